@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both bootstrap .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow bench lint clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and by exact version: that takes the CPU wheel (a GPU user installs
+	# a CUDA build of torch==2.13.0 into .venv before running make; see README).
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m experiments.demo --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow and not gpu" -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m "slow" -q
+
+bench: $(STAMP)
+	$(PY) -m experiments.bench_io --out experiments/results
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check simkit surrogates solvers experiments tests
+
+clean-venv:
+	rm -rf $(VENV)

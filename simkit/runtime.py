@@ -1,0 +1,157 @@
+"""Taichi runtime set-up: ``simkit.init`` is the only place that calls ``ti.init``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["RuntimeInfo", "init", "current_runtime"]
+
+Arch = Literal["auto", "cpu", "cuda", "vulkan"]
+Precision = Literal["f32", "f64"]
+
+_ARCHES = ("auto", "cpu", "cuda", "vulkan")
+_PRECISIONS = ("f32", "f64")
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What ``init`` set up.
+
+    Attributes
+    ----------
+    arch : str
+        The backend Taichi actually runs on (``"cpu"``, ``"cuda"``, ``"vulkan"``, ``"metal"``).
+    requested_arch : str
+        What the caller asked for (``"auto"`` resolves to ``arch``).
+    precision : str
+        ``"f32"`` or ``"f64"``: Taichi's default float type.
+    seed : int | None
+        Taichi's random seed.
+    cpu_threads : int | None
+        Cap on Taichi's CPU threads (``None``: all cores).
+    debug : bool
+        Whether Taichi's debug mode (bounds checks) is on.
+    taichi_version : str
+    """
+
+    arch: str
+    requested_arch: str
+    precision: str
+    seed: int | None
+    cpu_threads: int | None
+    debug: bool
+    taichi_version: str
+
+
+_current: RuntimeInfo | None = None
+# Taichi's internal names for the backends users know by other names.
+_ARCH_NAMES = {"x64": "cpu", "arm64": "cpu", "cuda": "cuda", "vulkan": "vulkan", "metal": "metal"}
+
+
+def current_runtime() -> RuntimeInfo | None:
+    """The runtime set up by the last :func:`init` in this process, or ``None``."""
+    return _current
+
+
+def init(
+    arch: Arch = "auto",
+    precision: Precision = "f32",
+    seed: int | None = None,
+    *,
+    cpu_threads: int | None = None,
+    debug: bool = False,
+) -> RuntimeInfo:
+    """Initialise Taichi for the simulators.
+
+    Calling it again with the same settings is a no-op; with different settings it
+    resets Taichi (every field allocated before is gone) and initialises anew.
+
+    Parameters
+    ----------
+    arch : {"auto", "cpu", "cuda", "vulkan"}
+        ``"auto"`` tries CUDA, then Vulkan/Metal, then falls back to the CPU.
+        An explicit GPU arch that is unavailable raises ``RuntimeError``.
+    precision : {"f32", "f64"}
+        Default floating-point type of Taichi fields and kernels.
+    seed : int, optional
+        Seed of Taichi's ``ti.random``.
+    cpu_threads : int, optional
+        Maximum CPU threads Taichi uses (useful when several workers share a machine).
+    debug : bool
+        Taichi debug mode (bounds checks); slow.
+
+    Returns
+    -------
+    RuntimeInfo
+
+    Examples
+    --------
+    >>> import simkit
+    >>> info = simkit.init(arch="cpu", precision="f64", seed=0)  # doctest: +SKIP
+    >>> info.arch  # doctest: +SKIP
+    'cpu'
+    """
+    global _current
+    if arch not in _ARCHES:
+        raise ValueError(f"arch must be one of {list(_ARCHES)}, got {arch!r}")
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {list(_PRECISIONS)}, got {precision!r}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    if cpu_threads is not None and (not isinstance(cpu_threads, int) or cpu_threads < 1):
+        raise ValueError(f"cpu_threads must be a positive int or None, got {cpu_threads!r}")
+
+    wanted = (arch, precision, seed, cpu_threads, debug)
+    if _current is not None and (
+        _current.requested_arch,
+        _current.precision,
+        _current.seed,
+        _current.cpu_threads,
+        _current.debug,
+    ) == wanted:
+        return _current
+
+    os.environ.setdefault("TI_LOG_LEVEL", "warn")
+    import taichi as ti  # imported here so that `import simkit` stays light
+
+    if _current is not None:
+        ti.reset()
+    kwargs: dict = {
+        "default_fp": ti.f64 if precision == "f64" else ti.f32,
+        "debug": debug,
+        "offline_cache": True,
+        "log_level": ti.WARN,
+    }
+    if seed is not None:
+        kwargs["random_seed"] = seed
+    if cpu_threads is not None:
+        kwargs["cpu_max_num_threads"] = cpu_threads
+
+    targets = {
+        "auto": [ti.cuda, ti.vulkan, ti.metal, ti.cpu],
+        "cpu": [ti.cpu],
+        "cuda": [ti.cuda],
+        "vulkan": [ti.vulkan],
+    }[arch]
+    # Taichi itself picks the first supported arch of a list and falls back to the CPU.
+    ti.init(arch=targets, **kwargs)
+    actual = ti.lang.impl.current_cfg().arch
+    if arch in ("cuda", "vulkan") and actual not in targets:
+        ti.reset()
+        _current = None
+        raise RuntimeError(
+            f"arch={arch!r} was requested but Taichi finds no {arch} device here; "
+            "use arch='auto' to fall back to the CPU"
+        )
+    _current = RuntimeInfo(
+        arch=_ARCH_NAMES.get(actual.name, actual.name),
+        requested_arch=arch,
+        precision=precision,
+        seed=seed,
+        cpu_threads=cpu_threads,
+        debug=debug,
+        taichi_version=".".join(str(v) for v in ti.__version__),
+    )
+    return _current

@@ -1,0 +1,1 @@
+"""Built-in simulators; each module registers itself on import (see simkit.registry)."""
