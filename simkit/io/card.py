@@ -64,17 +64,20 @@ def render_card(manifest: Manifest, *, description: str = "") -> str:
             rows = [list(r) for r in zip(*cols.values(), strict=True)]
             parts += [f"Table `{t}`:", "", _table(list(cols), rows), ""]
     if recipe:
+        rows = [[f"`{k}`", "fixed", f"`{v}`", "all"] for k, v in recipe.get("fixed", {}).items()]
+        rows += [[f"`{k}`", *next(iter(d.items())), "all"]
+                 for k, d in recipe.get("sampled", {}).items()]
+        for split, spec in recipe.get("splits", {}).items():
+            if isinstance(spec, dict):
+                rows += [[f"`{k}`", *next(iter(d.items())), split]
+                         for k, d in spec.get("sampled", {}).items()]
         parts += ["## Parameters", "",
-                  "Fixed: `" + json.dumps(recipe.get("fixed", {}), sort_keys=True) + "`", "",
-                  "Sampled per trajectory (the values used are stored per trajectory as "
-                  "`param_<name>` and in the manifest):", "",
-                  "```json", json.dumps(recipe.get("sampled", {}), indent=1, sort_keys=True),
-                  "```", ""]
-        ood = {s: v.get("sampled") for s, v in recipe.get("splits", {}).items()
-               if isinstance(v, dict) and v.get("sampled")}
-        if ood:
-            parts += ["Splits with their own ranges (out of distribution): `"
-                      + json.dumps(ood, sort_keys=True) + "`", ""]
+                  "The values each trajectory used are stored with it (`param_<name>` in the "
+                  "shards, `params` in the manifest). A split-specific range overrides the "
+                  "common one for that split (out-of-distribution splits).", "",
+                  _table(["parameter", "distribution", "range / value", "splits"], rows), "",
+                  f"Master seed `{recipe.get('seed')}`; failures: "
+                  f"`{json.dumps(recipe.get('on_failure', {}), sort_keys=True)}`.", ""]
     parts += ["## Provenance", "",
               _table(["key", "value"], [[k, f"`{v}`"] for k, v in sorted(prov.items())]), "",
               "## Loading", "",

@@ -33,7 +33,9 @@ from simkit.errors import DatasetError
 from simkit.io._atomic import atomic_path
 from simkit.io.schema import Schema, Trajectory, Variable
 
-__all__ = ["Compression", "ShardInfo", "write_shard", "ShardReader", "sha256_file"]
+__all__ = [
+    "Compression", "ShardInfo", "ShardReader", "sha256_file", "shard_attrs", "write_shard",
+]
 
 FORMAT_NAME = "simkit-dataset"
 FORMAT_VERSION = 1
@@ -278,6 +280,28 @@ def _write_variable(f, schema: Schema, var: Variable, trajs: Sequence[Trajectory
         v.attrs["flag_meanings"] = " ".join(var.flag_meanings)
 
 
+def _decode_attrs(attrs: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        v = v.decode() if isinstance(v, bytes) else v
+        if k.endswith("_json"):
+            out[k[: -len("_json")]] = json.loads(v)
+        else:
+            out[k] = v.item() if isinstance(v, np.generic) else v
+    return out
+
+
+def shard_attrs(path: str | os.PathLike) -> dict[str, Any]:
+    """A shard's global attributes (provenance, schema, trajectory records), JSON-decoded."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT_NAME:
+                raise DatasetError(f"{path}: not a {FORMAT_NAME} shard")
+            return _decode_attrs(f.attrs)
+    except (OSError, ValueError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read shard attributes: {exc}") from exc
+
+
 class ShardReader:
     """Read trajectories and windows from one shard with h5py.
 
@@ -339,14 +363,7 @@ class ShardReader:
 
     def attrs(self) -> dict[str, Any]:
         """Global attributes, JSON-decoded where stored as JSON."""
-        out: dict[str, Any] = {}
-        for k, v in self.file.attrs.items():
-            v = v.decode() if isinstance(v, bytes) else v
-            if k.endswith("_json"):
-                out[k[: -len("_json")]] = json.loads(v)
-            else:
-                out[k] = v.item() if isinstance(v, np.generic) else v
-        return out
+        return _decode_attrs(self.file.attrs)
 
     def read(self, name: str, row: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frames ``start:stop`` of variable ``name`` of trajectory ``row`` (frames first).
