@@ -40,7 +40,7 @@ import numpy as np
 import yaml
 
 from simkit.errors import RecipeError
-from simkit.io.shard import Compression
+from simkit.io.shard import DEFAULT_COMPRESSION, Compression
 from simkit.registry import get_simulator
 
 __all__ = ["Recipe", "Distribution", "WorkUnit", "load_recipe"]
@@ -150,7 +150,7 @@ class Recipe:
     on_failure: str = "retry"
     max_attempts: int = 3
     precision: str = "f32"
-    compression: Compression = Compression()
+    compression: Compression = DEFAULT_COMPRESSION
     description: str = ""
 
     # -------------------------------------------------------------- parsing

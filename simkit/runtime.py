@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -113,7 +112,6 @@ def init(
     ) == wanted:
         return _current
 
-    os.environ.setdefault("TI_LOG_LEVEL", "warn")
     import taichi as ti  # imported here so that `import simkit` stays light
 
     if _current is not None:

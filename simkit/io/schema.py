@@ -196,7 +196,9 @@ class Schema:
         for d in var.dims:
             if d == self.ragged_dim:
                 if n_ragged is None:
-                    raise ValueError(f"variable {var.name!r} is ragged along {d!r}: give its length")
+                    raise ValueError(
+                        f"variable {var.name!r} is ragged along {d!r}: give its length"
+                    )
                 shape.append(int(n_ragged))
             else:
                 shape.append(sizes[d])
@@ -290,7 +292,9 @@ class Schema:
             raise ValueError(f"{self.kind} schema: variable {name!r} must be "
                              f"{'a float' if float_ else 'an integer'} type, got {v.dtype}")
         if dtype is not None and v.dtype != dtype:
-            raise ValueError(f"{self.kind} schema: variable {name!r} must be {dtype}, got {v.dtype}")
+            raise ValueError(
+                f"{self.kind} schema: variable {name!r} must be {dtype}, got {v.dtype}"
+            )
 
     def _check_grid(self) -> None:
         if self.ragged_dim is not None:

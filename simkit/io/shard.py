@@ -70,6 +70,10 @@ class Compression:
         return out
 
 
+#: gzip level 4 with shuffle (and Fletcher-32 chunk checksums).
+DEFAULT_COMPRESSION = Compression()
+
+
 @dataclass(frozen=True)
 class ShardInfo:
     path: Path
@@ -143,7 +147,7 @@ def write_shard(
     write_interval: float,
     attrs: dict[str, Any],
     records: Sequence[dict[str, Any]] = (),
-    compression: Compression = Compression(),
+    compression: Compression = DEFAULT_COMPRESSION,
 ) -> ShardInfo:
     """Write ``trajectories`` into one shard at ``path``, atomically.
 

@@ -72,7 +72,8 @@ class Moments:
 
 
 def component_labels(schema: Schema, var: Variable) -> list[str]:
-    """``["u"]`` for a scalar, ``["u[0]", "u[1]"]`` for a vector, ``["s[0,1]", ...]`` for tensors."""
+    """Labels of the components: ``["u"]`` (scalar), ``["u[0]", "u[1]"]`` (vector),
+    ``["s[0,0]", "s[0,1]", ...]`` (tensor)."""
     sizes = schema.all_sizes()
     comp = var.component_dims
     if not comp:

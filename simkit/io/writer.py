@@ -16,7 +16,7 @@ from simkit.io.card import render_card
 from simkit.io.dataset import Dataset
 from simkit.io.manifest import CARD, STATS, Manifest, shard_relpath
 from simkit.io.schema import Schema, Trajectory
-from simkit.io.shard import Compression, ShardInfo, write_shard
+from simkit.io.shard import DEFAULT_COMPRESSION, Compression, ShardInfo, write_shard
 from simkit.io.stats import stats_json, trajectory_moments
 from simkit.provenance import code_provenance, utc_now
 
@@ -95,7 +95,7 @@ class DatasetWriter:
         write_interval: float,
         simulator: Mapping[str, Any],
         trajectories_per_shard: int = 8,
-        compression: Compression = Compression(),
+        compression: Compression = DEFAULT_COMPRESSION,
         attrs: Mapping[str, Any] | None = None,
         description: str = "",
     ) -> None:

@@ -1,0 +1,57 @@
+"""Schemas refuse what a kind cannot hold, naming the variable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simkit.io import Schema, Trajectory, Variable
+
+SPACE = ("y", "x")
+
+
+def grid(*variables, **kw):
+    return Schema(kind="grid", variables=variables, sizes={"y": 3, "x": 4, "component": 2},
+                  space_dims=SPACE, **kw)
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: Schema(kind="mesh", variables=()), r"unknown dataset kind 'mesh'; expected one of"),
+    (lambda: grid(Variable("u", ("x", "y"), "m/s")),
+     r"field 'u' must end with the space dims \('y', 'x'\)"),
+    (lambda: grid(Variable("u", ("w", "y", "x"), "m/s")), "dimension 'w' has no size"),
+    (lambda: grid(Variable("seed", SPACE, "1")), "written by the format itself"),
+    (lambda: grid(Variable("u", SPACE, "1"), Variable("u", SPACE, "1")), "duplicate variable"),
+    (lambda: grid(Variable("m", SPACE, "1", static=True)), "at least one time-dependent"),
+    (lambda: Variable("u", ("time", "x"), "m"), "must not contain 'time'"),
+    (lambda: Variable("2u", ("x",), "m"), "variable name must match"),
+    (lambda: Variable("u", ("x",), "m", dtype="float16"), "dtype must be one of"),
+    (lambda: Schema(kind="particles", variables=(Variable("position", ("particle", "component"),
+                                                          "m"),),
+                    sizes={"component": 2}, ragged_dim="particle"),
+     "needs a variable 'particle_type'"),
+    (lambda: Schema(kind="nbody", variables=(Variable("position", ("body", "component"), "m"),),
+                    sizes={"component": 3, "body": 2}),
+     "'position' must be float64"),
+])
+def test_schema_errors(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_trajectory_check_names_variable_and_shape():
+    s = grid(Variable("u", ("component", *SPACE), "m/s"))
+    t = Trajectory("a", frames={"u": np.zeros((5, 2, 4, 3))})
+    with pytest.raises(ValueError, match=r"'u' must have shape \(5, 2, 3, 4\).*got \(5, 2, 4, 3\)"):
+        t.check(s, 5)
+    t = Trajectory("a", frames={"v": np.zeros((5, 2, 3, 4))})
+    with pytest.raises(ValueError, match=r"missing \['u'\], unexpected \['v'\]"):
+        t.check(s, 5)
+
+
+def test_schema_json_roundtrip():
+    s = grid(Variable("u", ("component", *SPACE), "m/s", long_name="velocity"),
+             Variable("bc", ("component",), "1", dtype="int8", static=True,
+                      flag_meanings=("wall", "open")),
+             coords={"x": (0.5, 1.5, 2.5, 3.5)}, coord_units={"x": "m"})
+    assert Schema.from_json(s.to_json()) == s
