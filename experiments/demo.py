@@ -1,0 +1,169 @@
+"""``make demo``: run what the toolkit can do, end to end on the CPU, and write a report.
+
+Stages (each later issue adds its own): generate a grid and a particle dataset from
+the recipes in data/recipes (the grid one on a 2-worker Dask cluster), validate
+them, check the stored data against the equations they solve, read training
+windows through a DataLoader, and draw pictures. Output: ``runs/demo/report.md``
+with its PNG figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from simkit.generate import generate  # noqa: E402
+from simkit.io import WindowDataset, open_dataset  # noqa: E402
+from simkit.registry import get_simulator  # noqa: E402
+
+RECIPES = Path(__file__).resolve().parent.parent / "data" / "recipes"
+
+
+def stage_grid_dataset(out: Path) -> str:
+    """Heat-equation grid dataset on 2 Dask workers; validation; rebuild check; picture."""
+    root = out / "heat2d"
+    shutil.rmtree(root, ignore_errors=True)
+    res = generate(RECIPES / "heat2d.yaml", root, workers=2)
+    ds = open_dataset(root)
+    report = ds.validate()
+    report.raise_if_failed()
+
+    # Provenance is enough to rebuild every trajectory: the stored seed and parameters
+    # give the exact solution again; the difference is float32 rounding.
+    entry = get_simulator(ds.manifest.simulator["name"])
+    worst = 0.0
+    for tid in ds.ids("test"):
+        t = ds.trajectory(tid)
+        sim = entry.cls.from_scene(ds.manifest.simulator["scene"], t.params, seed=t.seed)
+        for k in range(ds.n_frames):
+            sim.advance(k * ds.write_interval)
+            exact = sim.state()["temperature"]
+            worst = max(worst, float(np.abs(t.frames["temperature"][k] - exact).max()
+                                     / t.params["amplitude"]))
+
+    tid = ds.ids("train")[0]
+    t = ds.trajectory(tid)
+    frames = [0, ds.n_frames // 2, ds.n_frames - 1]
+    temp = t.frames["temperature"]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), constrained_layout=True)
+    for ax, k in zip(axes, frames, strict=True):
+        im = ax.imshow(temp[k], origin="lower", extent=(0, 1, 0, 1), cmap="inferno",
+                       vmin=temp.min(), vmax=temp.max())
+        ax.set_title(f"t = {k * ds.write_interval:.1f} s")
+        ax.set_xlabel("x [m]")
+    axes[0].set_ylabel("y [m]")
+    fig.colorbar(im, ax=axes, label="temperature [K]")
+    fig.suptitle(f"heat2d {tid}: kappa = {t.params['diffusivity']:.2e} m^2/s")
+    fig.savefig(out / "heat2d.png", dpi=110)
+    plt.close(fig)
+
+    counts = ", ".join(f"{s}: {len(ds.ids(s))}" for s in ds.splits)
+    return "\n".join([
+        "## Grid dataset: periodic heat equation (closed-form reference simulator)",
+        "",
+        f"`simkit generate data/recipes/heat2d.yaml --workers 2`: {res.stored} trajectories "
+        f"({counts}), {ds.n_frames} frames of 64x64, {res.seconds:.1f} s; "
+        f"`simkit validate`: {report.checked['shards']} shards, checksums and data OK.",
+        "",
+        f"Every test trajectory rebuilt from its stored seed and parameters matches the "
+        f"stored frames to {worst:.1e} of the mode amplitude (float32 storage).",
+        "",
+        "![heat2d](heat2d.png)",
+        "",
+    ])
+
+
+def stage_particle_dataset(out: Path) -> str:
+    """Ragged particle dataset; windows through a DataLoader; picture of one trajectory."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    root = out / "oscillators2d"
+    shutil.rmtree(root, ignore_errors=True)
+    res = generate(RECIPES / "oscillators2d.yaml", root)
+    ds = open_dataset(root)
+    ds.validate().raise_if_failed()
+    counts = [ds.trajectory(tid).static["particle_type"].size for tid in ds.ids("train")]
+
+    wd = WindowDataset(ds, "train", n_input=5, n_output=1, stride=2)
+    t0 = time.perf_counter()
+    n_read = 0
+    for item in DataLoader(wd, batch_size=None, shuffle=True, num_workers=2,
+                           generator=torch.Generator().manual_seed(0)):
+        n_read += 1
+        assert item["input"]["position"].shape[0] == 5
+    read_s = time.perf_counter() - t0
+
+    tid = ds.ids("train")[0]
+    t = ds.trajectory(tid)
+    pos, types = t.frames["position"], t.static["particle_type"]
+    names = ds.schema.tables["material"]["name"]
+    fig, ax = plt.subplots(figsize=(5.2, 5), constrained_layout=True)
+    for ty, color in ((0, "tab:blue"), (1, "tab:red")):
+        sel = types == ty
+        ax.plot(pos[:, sel, 0], pos[:, sel, 1], color=color, lw=0.5, alpha=0.5)
+        ax.scatter(pos[-1, sel, 0], pos[-1, sel, 1], s=4, color=color, label=names[ty])
+    ax.set_aspect("equal")
+    ax.set_xlabel("x [m]")
+    ax.set_ylabel("y [m]")
+    ax.legend(title="particle type", loc="upper right")
+    ax.set_title(f"oscillators2d {tid}: {pos.shape[1]} particles, paths over "
+                 f"{(ds.n_frames - 1) * ds.write_interval:.1f} s", fontsize=9)
+    fig.savefig(out / "oscillators2d.png", dpi=110)
+    plt.close(fig)
+
+    return "\n".join([
+        "## Particle dataset: ragged clouds of harmonic oscillators",
+        "",
+        f"`simkit generate data/recipes/oscillators2d.yaml`: {res.stored} trajectories with "
+        f"{min(counts)} to {max(counts)} particles each (CF contiguous ragged array), "
+        f"{res.seconds:.1f} s.",
+        "",
+        f"`WindowDataset(ds, 'train', n_input=5, n_output=1, stride=2)`: {len(wd)} windows, "
+        f"all read through a 2-worker DataLoader in {read_s:.2f} s.",
+        "",
+        "![oscillators2d](oscillators2d.png)",
+        "",
+    ])
+
+
+STAGES: list[Callable[[Path], str]] = [stage_grid_dataset, stage_particle_dataset]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    sections = []
+    for stage in STAGES:
+        print(f"demo: {stage.__doc__.splitlines()[0]}", flush=True)
+        sections.append(stage(args.out))
+    total = time.perf_counter() - t0
+    header = [
+        "# simkit demo report",
+        "",
+        f"Machine: {platform.node()}, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}. Total time {total:.1f} s.",
+        "",
+        "What the toolkit can do today, end to end on the CPU. Simulators, surrogates "
+        "and solvers add their stages as they arrive.",
+        "",
+    ]
+    (args.out / "report.md").write_text("\n".join(header + sections), encoding="utf-8")
+    print(f"demo: wrote {args.out / 'report.md'} in {total:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
