@@ -24,8 +24,9 @@ from simkit.errors import DatasetError, RecipeError, SimulationDiverged
 from simkit.io._atomic import atomic_write_text, remove_stale_tmp
 from simkit.io.manifest import MANIFEST, Manifest, shard_relpath
 from simkit.io.schema import Schema, Trajectory
-from simkit.io.shard import sha256_file, shard_attrs, write_shard
-from simkit.io.writer import finalize, shard_entry, trajectory_qc
+from simkit.io.shard import ShardReader, sha256_file, shard_attrs, write_shard
+from simkit.io.stats import merge_accumulators
+from simkit.io.writer import finalize, shard_entry, shard_moments, trajectory_qc
 from simkit.provenance import code_provenance, config_sha256, runtime_provenance, utc_now
 from simkit.recipe import Recipe, WorkUnit, load_recipe
 from simkit.registry import get_simulator
@@ -141,7 +142,11 @@ def run_work_unit(task: _Task, on_trajectory: Callable[[], None] | None = None) 
     info = write_shard(Path(task.root) / rel, schema, trajs, n_frames=recipe.frames,
                        write_interval=recipe.write_interval, attrs=attrs, records=records,
                        compression=recipe.compression)
-    return {"shard": shard_entry(Path(task.root), info), "records": records}
+    # statistics are computed here, in parallel, while the data is in memory, on the
+    # values as stored (float32 where the schema says so)
+    moments = (shard_moments(schema, (t.as_stored(schema) for t in trajs))
+               if unit.split == "train" else None)
+    return {"shard": shard_entry(Path(task.root), info), "records": records, "moments": moments}
 
 
 def _existing_unit(root: Path, unit: WorkUnit) -> dict[str, Any] | None:
@@ -156,9 +161,15 @@ def _existing_unit(root: Path, unit: WorkUnit) -> dict[str, Any] | None:
         path.unlink()
         return None
     info_ids = [r["id"] for r in records if r["status"] == "ok"]
+    moments = None
+    if unit.split == "train":
+        reader = ShardReader(path, Schema.from_json(shard_attrs(path)["schema"]))
+        moments = shard_moments(reader.schema, (reader.read_trajectory(row)
+                                                for row in range(len(info_ids))))
+        reader.close()
     return {"shard": {"path": shard_relpath(unit.split, unit.index), "sha256": sha256_file(path),
                       "bytes": path.stat().st_size, "trajectories": info_ids},
-            "records": records}
+            "records": records, "moments": moments}
 
 
 def _prepare_folder(root: Path, recipe: Recipe, resume: bool) -> None:
@@ -254,7 +265,12 @@ def generate(
             results.update(_run_dask(tasks, units, workers, scheduler, bar))
 
     manifest = _assemble_manifest(root, recipe, units, results, provenance)
-    finalize(root, manifest, description=_description(recipe))
+    train_moments: dict[str, Any] = {}
+    for n in range(len(units)):  # unit order: the same float64 result for any worker count
+        if results[n]["moments"] is not None:
+            merge_accumulators(train_moments, results[n]["moments"])
+    finalize(root, manifest, description=_description(recipe),
+             train_moments=train_moments if "train" in recipe.splits else None)
     stored = len(manifest.ok_records())
     return GenerationResult(root=root, stored=stored,
                             dropped=len(manifest.trajectories) - stored,
@@ -264,14 +280,20 @@ def generate(
 
 def _run_dask(tasks: dict[int, _Task], units: list[WorkUnit], workers: int,
               scheduler: str | None, bar: _Progress) -> dict[int, dict[str, Any]]:
+    import dask
     from distributed import Client, LocalCluster, as_completed
 
     if scheduler is not None:
         client = Client(scheduler)
         cluster = None
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        # Dask's default MALLOC_TRIM_THRESHOLD_ for workers makes every large numpy
+        # temporary an mmap/munmap pair; measured here 10-15% slower per work unit.
+        env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+        env.pop("MALLOC_TRIM_THRESHOLD_", None)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     out: dict[int, dict[str, Any]] = {}
     try:

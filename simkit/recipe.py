@@ -18,7 +18,7 @@ A recipe is YAML::
     trajectories_per_shard: 8  # optional
     on_failure: {action: retry, max_attempts: 3}   # or {action: drop}
     precision: f32             # Taichi simulators only
-    storage: {compression: gzip, level: 4}         # gzip | lzf | none
+    storage: {compression: gzip, level: 4, shuffle: true, fletcher32: true}
 
 Every trajectory's parameters and seed derive from ``(seed, split, index, attempt)``
 alone, so any worker can build any trajectory and a resumed run matches an
@@ -57,7 +57,7 @@ _TOP_KEYS = {
     "trajectories_per_shard": "trajectories per shard file",
     "on_failure": "{action: retry|drop, max_attempts}",
     "precision": "f32 | f64 (Taichi simulators)",
-    "storage": "{compression: gzip|lzf|none, level}",
+    "storage": "{compression: gzip|lzf|none, level, shuffle, fletcher32}",
     "description": "free text for the dataset card",
 }
 _REQUIRED = ("simulator", "scene", "frames", "write_interval", "splits", "seed")
@@ -222,11 +222,13 @@ class Recipe:
         if precision not in ("f32", "f64"):
             raise RecipeError(f"'precision' must be 'f32' or 'f64', got {precision!r}")
         storage = dict(data.get("storage") or {})
-        _check_keys("storage", storage, ["compression", "level"])
+        _check_keys("storage", storage, ["compression", "level", "shuffle", "fletcher32"])
         codec = storage.get("compression", "gzip")
         try:
             compression = Compression(None if codec in (None, "none") else codec,
-                                      level=storage.get("level", 4))
+                                      level=storage.get("level", 4),
+                                      shuffle=bool(storage.get("shuffle", True)),
+                                      fletcher32=bool(storage.get("fletcher32", True)))
         except ValueError as exc:
             raise RecipeError(f"storage: {exc}") from None
         return cls(simulator=str(data["simulator"]), scene=str(data["scene"]), frames=frames,
@@ -258,7 +260,8 @@ class Recipe:
             "on_failure": {"action": self.on_failure, "max_attempts": self.max_attempts},
             "precision": self.precision,
             "storage": {"compression": self.compression.codec or "none",
-                        "level": self.compression.level},
+                        "level": self.compression.level, "shuffle": self.compression.shuffle,
+                        "fletcher32": self.compression.fletcher32},
             "description": self.description,
         }
 

@@ -397,6 +397,15 @@ class Trajectory:
     dt: float = float("nan")
     substeps: int = 0
 
+    def as_stored(self, schema: Schema) -> Trajectory:
+        """A copy whose arrays have the schema's storage dtypes (what a reader gets back)."""
+        def cast(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {k: np.asarray(v).astype(schema.variable(k).dtype, copy=False)
+                    for k, v in arrays.items()}
+
+        return Trajectory(self.id, cast(self.frames), cast(self.static), dict(self.params),
+                          self.seed, self.dt, self.substeps)
+
     def n_ragged(self, schema: Schema) -> int | None:
         """Length of the ragged dimension for this trajectory (``None`` if not ragged)."""
         for v in schema.variables:

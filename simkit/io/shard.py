@@ -41,17 +41,24 @@ FORMAT_NAME = "simkit-dataset"
 FORMAT_VERSION = 1
 
 _MiB = 1 << 20
-CHUNK_TARGET = 2 * _MiB
+CHUNK_TARGET = _MiB // 2
 CHUNK_MAX = 8 * _MiB
 
 
 @dataclass(frozen=True)
 class Compression:
-    """Shard compression: ``"gzip"`` (default, with shuffle), ``"lzf"`` or ``None``."""
+    """Shard storage filters.
+
+    ``codec``: ``"gzip"`` (default), ``"lzf"`` or ``None``; ``shuffle``: the HDF5 byte
+    shuffle before compressing (smaller files, slower reads); ``fletcher32``: a
+    checksum per chunk, so a flipped bit fails the read that meets it even when the
+    shard's sha256 was not verified (costs read speed; see experiments/results).
+    """
 
     codec: str | None = "gzip"
     level: int = 4
     shuffle: bool = True
+    fletcher32: bool = True
 
     def __post_init__(self) -> None:
         if self.codec not in ("gzip", "lzf", None):
@@ -60,8 +67,7 @@ class Compression:
             raise ValueError(f"gzip level must be in 0..9, got {self.level}")
 
     def h5_kwargs(self) -> dict[str, Any]:
-        # fletcher32: a per-chunk checksum, so a flipped bit fails the read that meets it.
-        out: dict[str, Any] = {"fletcher32": True}
+        out: dict[str, Any] = {"fletcher32": self.fletcher32}
         if self.codec is not None:
             out["compression"] = self.codec
             if self.codec == "gzip":
@@ -95,7 +101,7 @@ def chunk_shape(block: Sequence[int], itemsize: int, *, has_time: bool) -> tuple
 
     ``block`` is the extent of one trajectory: ``(n_lead, [n_frames], *rest)`` with
     ``n_lead`` 1 (stacked) or the trajectory's element count (ragged). The time axis
-    is windowed so a chunk holds about 2 MiB; a chunk still above 8 MiB (one huge
+    is windowed so a chunk holds about 0.5 MiB; a chunk still above 8 MiB (one huge
     frame) has its largest other axis halved until it fits.
     """
     chunk = [max(1, int(s)) for s in block]

@@ -16,7 +16,9 @@ import numpy as np
 
 from simkit.io.schema import COMPONENT_DIMS, Schema, Variable
 
-__all__ = ["Moments", "component_labels", "trajectory_moments", "stats_json"]
+__all__ = [
+    "Moments", "component_labels", "merge_accumulators", "stats_json", "trajectory_moments",
+]
 
 
 @dataclass
@@ -128,6 +130,27 @@ def trajectory_moments(
                 if diff is not None:
                     m_d.update(_as_rows(var, diff[:, sel], 1))
     return acc
+
+
+def merge_accumulators(into: dict[str, VariableMoments],
+                       other: dict[str, VariableMoments]) -> dict[str, VariableMoments]:
+    """Merge the running moments ``other`` (e.g. one shard's) into ``into``; returns ``into``."""
+    for name, vm in other.items():
+        dst = into.get(name)
+        if dst is None:
+            into[name] = vm
+            continue
+        dst.values.merge(vm.values)
+        if vm.diffs is not None:
+            dst.diffs.merge(vm.diffs)
+        for t, (m_v, m_d) in vm.by_type.items():
+            if t not in dst.by_type:
+                dst.by_type[t] = (m_v, m_d)
+                continue
+            dst.by_type[t][0].merge(m_v)
+            if m_d is not None:
+                dst.by_type[t][1].merge(m_d)
+    return into
 
 
 def stats_json(schema: Schema, acc: dict[str, VariableMoments], *, write_interval: float,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,12 @@ from simkit.io.dataset import Dataset
 from simkit.io.manifest import CARD, STATS, Manifest, shard_relpath
 from simkit.io.schema import Schema, Trajectory
 from simkit.io.shard import DEFAULT_COMPRESSION, Compression, ShardInfo, write_shard
-from simkit.io.stats import stats_json, trajectory_moments
+from simkit.io.stats import merge_accumulators, stats_json, trajectory_moments
 from simkit.provenance import code_provenance, utc_now
 
-__all__ = ["DatasetWriter", "compute_stats", "finalize", "trajectory_qc"]
+__all__ = [
+    "DatasetWriter", "compute_stats", "finalize", "shard_moments", "trajectory_qc",
+]
 
 
 def trajectory_qc(schema: Schema, traj: Trajectory) -> dict[str, Any]:
@@ -33,25 +35,44 @@ def trajectory_qc(schema: Schema, traj: Trajectory) -> dict[str, Any]:
     return out
 
 
+def shard_moments(schema: Schema, trajectories: Iterable[Trajectory]) -> dict[str, Any]:
+    """Running moments of one shard's trajectories (merged across shards in shard order,
+    so every route to ``stats.json`` performs the same float64 operations)."""
+    acc: dict[str, Any] = {}
+    for traj in trajectories:
+        trajectory_moments(schema, traj.frames, traj.static, acc)
+    return acc
+
+
 def compute_stats(dataset: Dataset, split: str = "train") -> dict[str, Any]:
     """Statistics of ``split`` (train by default), read back from the shards."""
-    acc: dict = {}
-    n = 0
-    for traj in dataset.iter_trajectories(split):
-        trajectory_moments(dataset.schema, traj.frames, traj.static, acc)
-        n += 1
+    by_shard: dict[str, list[str]] = {}
+    for rec in dataset.manifest.ok_records(split):
+        by_shard.setdefault(rec["shard"], []).append(rec["id"])
+    acc: dict[str, Any] = {}
+    for ids in by_shard.values():
+        merge_accumulators(acc, shard_moments(dataset.schema,
+                                              (dataset.trajectory(t) for t in ids)))
     return stats_json(dataset.schema, acc, write_interval=dataset.write_interval, split=split,
-                      n_trajectories=n)
+                      n_trajectories=sum(len(v) for v in by_shard.values()))
 
 
-def finalize(root: str | os.PathLike, manifest: Manifest, *, description: str = "") -> None:
+def finalize(root: str | os.PathLike, manifest: Manifest, *, description: str = "",
+             train_moments: dict[str, Any] | None = None) -> None:
     """Write ``stats.json`` (from train), the ``README.md`` card, then ``manifest.json``.
 
-    The manifest goes last: a folder without one is an unfinished dataset.
+    ``train_moments``: the train split's merged moments, if the caller already has
+    them; otherwise they are read back from the shards. The manifest goes last: a
+    folder without one is an unfinished dataset.
     """
     root = Path(root)
     if "train" in manifest.splits:
-        stats = compute_stats(Dataset(root, manifest), "train")
+        if train_moments is None:
+            stats = compute_stats(Dataset(root, manifest), "train")
+        else:
+            stats = stats_json(manifest.schema, train_moments,
+                               write_interval=manifest.write_interval, split="train",
+                               n_trajectories=len(manifest.ok_records("train")))
         atomic_write_text(root / STATS, json.dumps(stats, indent=1) + "\n")
     atomic_write_text(root / CARD, render_card(manifest, description=description))
     manifest.write(root)
