@@ -105,6 +105,25 @@ def time_reads(read: Callable[[int], int], n_reads: int, repeats: int,
     return statistics.median(rates), statistics.median(mbs)
 
 
+def time_shards(root: Path, picks: np.ndarray, repeats: int, **window_kwargs) -> dict:
+    """Size on disk and warm/cold window reads of the dataset at ``root``; window ``i``
+    is ``(trajectory, start) = picks[i]``."""
+    wd = WindowDataset(root, "train", *WINDOW, **window_kwargs)
+    per = wd.windows_per_trajectory
+
+    def read(i: int) -> int:
+        t, s = picks[i]
+        item = wd[int(t) * per + int(s)]
+        return sum(a.nbytes for part in ("input", "target") for a in item[part].values())
+
+    files = sorted(root.rglob("*.h5"))
+    entry: dict = {"bytes": sum(p.stat().st_size for p in files)}
+    for cache in ("warm", "cold"):
+        entry[cache] = time_reads(read, len(picks), repeats, files, cache == "cold", wd.close)
+    wd.close()
+    return entry
+
+
 def bench_grid(scratch: Path, size_gb: float, n_reads: int, repeats: int) -> dict:
     res, n_frames = 128, 100
     frame_bytes = 4 * res * res * 4  # velocity (2) + pressure + density, float32
@@ -166,20 +185,9 @@ def bench_grid(scratch: Path, size_gb: float, n_reads: int, repeats: int) -> dic
         out[f"raw_{cache}"] = time_reads(raw_read, n_reads, repeats, raw_files, cache == "cold",
                                          reopen_raw)
     for c in CODECS:
-        wd = WindowDataset(scratch / f"grid_{_slug(c)}", "train", *WINDOW)
-        per = wd.windows_per_trajectory
-
-        def read(i: int, wd=wd, per=per) -> int:
-            t, s = picks[i]
-            item = wd[int(t) * per + int(s)]
-            return sum(a.nbytes for part in ("input", "target") for a in item[part].values())
-
-        files = sorted((scratch / f"grid_{_slug(c)}").rglob("*.h5"))
-        entry = {"bytes": sum(p.stat().st_size for p in files), "write_s": write_s[c]}
-        for cache in ("warm", "cold"):
-            entry[cache] = time_reads(read, n_reads, repeats, files, cache == "cold", wd.close)
+        entry = time_shards(scratch / f"grid_{_slug(c)}", picks, repeats)
+        entry["write_s"] = write_s[c]
         out["codecs"][c] = entry
-        wd.close()
     return out
 
 
@@ -245,21 +253,9 @@ def bench_particles(scratch: Path, n_traj: int, n_reads: int, repeats: int) -> d
         out[f"raw_{cache}"] = time_reads(raw_read, n_reads, repeats, raw_files, cache == "cold",
                                          reopen_raw)
     for c in codecs:
-        wd = WindowDataset(scratch / f"particles_{_slug(c)}", "train", *WINDOW,
-                           variables=["position", "velocity"], include_static=False)
-        per = wd.windows_per_trajectory
-
-        def read(i: int, wd=wd, per=per) -> int:
-            t, s = picks[i]
-            item = wd[int(t) * per + int(s)]
-            return sum(a.nbytes for part in ("input", "target") for a in item[part].values())
-
-        files = sorted((scratch / f"particles_{_slug(c)}").rglob("*.h5"))
-        entry = {"bytes": sum(p.stat().st_size for p in files)}
-        for cache in ("warm", "cold"):
-            entry[cache] = time_reads(read, n_reads, repeats, files, cache == "cold", wd.close)
+        entry = time_shards(scratch / f"particles_{_slug(c)}", picks, repeats,
+                            variables=["position", "velocity"], include_static=False)
         out["codecs"][c] = entry
-        wd.close()
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +27,9 @@ SETTINGS = settings(max_examples=12, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-def _roundtrip(schema, trajs, n_frames, per_shard, splits=("train", "test")):
+@contextlib.contextmanager
+def _written(schema, trajs, n_frames, per_shard=2, splits=("train", "test")):
+    """Write ``trajs`` to a fresh dataset, yield it opened, then delete it."""
     root = Path(tempfile.mkdtemp(prefix="simkit-rt-")) / "ds"
     try:
         with DatasetWriter(root, schema, n_frames=n_frames, write_interval=0.25,
@@ -34,13 +37,16 @@ def _roundtrip(schema, trajs, n_frames, per_shard, splits=("train", "test")):
                            trajectories_per_shard=per_shard) as w:
             for i, t in enumerate(trajs):
                 w.add(splits[i % len(splits)], t)
-        ds = open_dataset(root)
+        yield open_dataset(root)
+    finally:
+        shutil.rmtree(root.parent)
+
+
+def _roundtrip(schema, trajs, n_frames, per_shard, splits=("train", "test")):
+    with _written(schema, trajs, n_frames, per_shard, splits) as ds:
         for t in trajs:
             assert_trajectories_equal(t, ds.trajectory(t.id))
         assert ds.validate().ok
-        return ds
-    finally:
-        shutil.rmtree(root.parent)
 
 
 @SETTINGS
@@ -78,13 +84,7 @@ def test_nbody_roundtrip_float64(seed, n_traj, n_frames, bodies):
 def test_linear_systems_csr_roundtrip(seed, n_traj, n_frames, n):
     schema, trajs = linear_csr_case(np.random.default_rng(seed), n_traj=n_traj,
                                     n_frames=n_frames, n=n)
-    root = Path(tempfile.mkdtemp()) / "ds"
-    try:
-        with DatasetWriter(root, schema, n_frames=n_frames, write_interval=1.0,
-                           simulator={"name": "test", "version": "0"}) as w:
-            for t in trajs:
-                w.add("train", t)
-        ds = open_dataset(root)
+    with _written(schema, trajs, n_frames) as ds:
         for t in trajs:
             back = ds.trajectory(t.id)
             assert_trajectories_equal(t, back)
@@ -93,8 +93,6 @@ def test_linear_systems_csr_roundtrip(seed, n_traj, n_frames, n):
                                back.frames["csr_indptr"][k])
                 np.testing.assert_allclose(A @ back.frames["solution"][k], back.frames["rhs"][k],
                                            rtol=1e-12, atol=1e-12)
-    finally:
-        shutil.rmtree(root.parent)
 
 
 @SETTINGS
@@ -103,13 +101,7 @@ def test_linear_systems_csr_roundtrip(seed, n_traj, n_frames, n):
 def test_linear_systems_stencil_roundtrip(seed, n_traj, n_frames, res):
     schema, trajs = linear_stencil_case(np.random.default_rng(seed), n_traj=n_traj,
                                         n_frames=n_frames, res=res)
-    root = Path(tempfile.mkdtemp()) / "ds"
-    try:
-        with DatasetWriter(root, schema, n_frames=n_frames, write_interval=1.0,
-                           simulator={"name": "test", "version": "0"}) as w:
-            for t in trajs:
-                w.add("train", t)
-        ds = open_dataset(root)
+    with _written(schema, trajs, n_frames) as ds:
         offsets = np.stack([ds.schema.tables["offset"][d] for d in ds.schema.space_dims], axis=1)
         for t in trajs:
             back = ds.trajectory(t.id)
@@ -122,8 +114,6 @@ def test_linear_systems_stencil_roundtrip(seed, n_traj, n_frames, res):
                                            rtol=1e-12, atol=1e-12)
                 # the 5-point Laplacian restricted to the mask stays symmetric
                 assert (A != A.T).nnz == 0
-    finally:
-        shutil.rmtree(root.parent)
 
 
 def test_particles_zero_particle_trajectory_roundtrips():
