@@ -85,6 +85,19 @@ def smooth_fields(rng: np.random.Generator, n_frames: int, channels: int, res: i
     return out.astype(np.float32)
 
 
+def reopenable_memmaps(raw_dir: Path, names: tuple[str, ...]
+                       ) -> tuple[dict[str, np.ndarray], Callable[[], None]]:
+    """Read-only memmaps of ``raw_dir/<name>.npy`` and a function that reopens them
+    (mapped pages cannot be dropped from the page cache)."""
+    arrays: dict[str, np.ndarray] = {}
+
+    def reopen() -> None:
+        arrays.clear()
+        arrays.update({n: np.load(raw_dir / f"{n}.npy", mmap_mode="r") for n in names})
+
+    return arrays, reopen
+
+
 def time_reads(read: Callable[[int], int], n_reads: int, repeats: int,
                files: list[Path], cold: bool, reopen: Callable[[], None]) -> tuple[float, float]:
     """Median windows/s and MB/s of ``read(i)`` (which returns bytes delivered).
@@ -162,12 +175,7 @@ def bench_grid(scratch: Path, size_gb: float, n_reads: int, repeats: int) -> dic
     for m in raw.values():
         m.flush()
     del raw
-    raw: dict[str, np.ndarray] = {}
-
-    def reopen_raw() -> None:
-        raw.clear()
-        raw.update({n: np.load(raw_dir / f"{n}.npy", mmap_mode="r")
-                    for n in ("velocity", "pressure", "density")})
+    raw, reopen_raw = reopenable_memmaps(raw_dir, ("velocity", "pressure", "density"))
 
     raw_bytes = sum(p.stat().st_size for p in raw_dir.iterdir())
     span = sum(WINDOW)
@@ -230,12 +238,7 @@ def bench_particles(scratch: Path, n_traj: int, n_reads: int, repeats: int) -> d
     for m in raw.values():
         m.flush()
     del raw
-    raw: dict[str, np.ndarray] = {}
-
-    def reopen_raw() -> None:
-        raw.clear()
-        raw.update({n: np.load(raw_dir / f"{n}.npy", mmap_mode="r")
-                    for n in ("position", "velocity")})
+    raw, reopen_raw = reopenable_memmaps(raw_dir, ("position", "velocity"))
 
     span = sum(WINDOW)
     picks = np.random.default_rng(3).integers(0, [n_traj, n_frames - span + 1], size=(n_reads, 2))

@@ -198,21 +198,24 @@ class Dataset:
     # -------------------------------------------------------------- checks
     def verify_shards(self, mode: Verify = "checksum") -> list[str]:
         """Problems with shard files: missing, wrong size, wrong sha256."""
-        problems = []
+        return list(self._shard_problems(mode).values())
+
+    def _shard_problems(self, mode: Verify) -> dict[Path, str]:
+        problems: dict[Path, str] = {}
         if mode == "none":
             return problems
         for split, info in self.manifest.splits.items():
             for s in info["shards"]:
                 path = self.root / s["path"]
                 if not path.exists():
-                    problems.append(f"{path}: shard of split {split!r} is missing")
+                    problems[path] = f"{path}: shard of split {split!r} is missing"
                     continue
                 size = path.stat().st_size
                 if size != s["bytes"]:
-                    problems.append(f"{path}: {size} bytes, the manifest says {s['bytes']} "
-                                    "(truncated or overwritten)")
+                    problems[path] = (f"{path}: {size} bytes, the manifest says {s['bytes']} "
+                                      "(truncated or overwritten)")
                 elif mode == "checksum" and sha256_file(path) != s["sha256"]:
-                    problems.append(f"{path}: sha256 differs from the manifest (corrupt)")
+                    problems[path] = f"{path}: sha256 differs from the manifest (corrupt)"
         return problems
 
     def validate(self, *, checksums: bool = True, data: bool = True) -> ValidationReport:
@@ -224,14 +227,14 @@ class Dataset:
         """
         report = ValidationReport(self.root)
         p = report.problems
-        p += self.verify_shards("checksum" if checksums else "size")
-        bad = {prob.split(":")[0] for prob in p}
+        bad = self._shard_problems("checksum" if checksums else "size")
+        p += bad.values()
         want_schema = self.schema.to_json()
         n_traj = n_shards = 0
         for split, info in self.manifest.splits.items():
             for s in info["shards"]:
                 path = self.root / s["path"]
-                if str(path) in bad:
+                if path in bad:
                     continue
                 n_shards += 1
                 reader = self.reader(s["path"])
