@@ -10,7 +10,7 @@ __all__ = ["SimulatorEntry", "register_simulator", "get_simulator", "available_s
 
 #: Modules whose import registers the built-in simulators (imported on first lookup,
 #: never at ``import simkit``).
-BUILTIN_MODULES = ("simkit.simulators.analytic",)
+BUILTIN_MODULES = ("simkit.simulators.analytic", "simkit.simulators.mpm")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,142 @@
+"""Colliders of the MPM grid: half-planes, spheres and boxes, static or moving.
+
+The box walls of :class:`~simkit.simulators.mpm.engine.MPMConfig` use the same
+velocity projection on an axis-aligned fast path.
+
+A collider is a solid described by a signed distance ``phi`` (negative inside). Each
+substep, every grid node inside a solid (``phi < 0``) has its velocity relative to
+the solid projected: ``sticky`` sets it to zero, ``slip`` removes its normal part,
+``separate`` removes only an approaching normal part and applies Coulomb friction
+to the tangential part, ``|v_t| <- max(0, |v_t| + mu_f v_n)`` (``v_n < 0``).
+"""
+
+import math
+from dataclasses import dataclass
+
+import taichi as ti
+
+__all__ = ["Collider", "MODES", "SHAPES", "project_velocity", "signed_distance"]
+
+MODES = ("sticky", "slip", "separate")
+SHAPES = ("plane", "sphere", "box")
+STICKY, SLIP, SEPARATE = range(3)
+PLANE, SPHERE, BOX = range(3)
+
+
+@dataclass(frozen=True)
+class Collider:
+    """A rigid solid the material cannot enter.
+
+    Parameters
+    ----------
+    shape : {"plane", "sphere", "box"}
+        ``plane``: the half-space behind ``normal`` through ``center``; ``sphere``:
+        a ball of ``radius``; ``box``: an axis-aligned box of ``half_extent``.
+    center : tuple of float
+        A point of the plane, or the centre at ``t = 0`` (m).
+    normal : tuple of float, optional
+        Plane normal, pointing out of the solid (normalised here).
+    radius : float
+        Sphere radius (m).
+    half_extent : tuple of float, optional
+        Box half sizes (m).
+    velocity : tuple of float, optional
+        Constant velocity (m/s): the solid is at ``center + velocity * t``.
+    mode : {"sticky", "slip", "separate"}
+    friction : float
+        Coulomb coefficient for ``separate``.
+    """
+
+    shape: str
+    center: tuple[float, ...]
+    normal: tuple[float, ...] | None = None
+    radius: float = 0.0
+    half_extent: tuple[float, ...] | None = None
+    velocity: tuple[float, ...] | None = None
+    mode: str = "separate"
+    friction: float = 0.0
+
+    def __post_init__(self) -> None:
+        d = len(self.center)
+        if self.shape not in SHAPES:
+            raise ValueError(f"collider shape {self.shape!r} unknown; expected one of "
+                             f"{list(SHAPES)}")
+        if self.mode not in MODES:
+            raise ValueError(f"collider mode {self.mode!r} unknown; expected one of {list(MODES)}")
+        if d not in (2, 3):
+            raise ValueError(f"collider center must have 2 or 3 components, got {self.center}")
+        if not (math.isfinite(self.friction) and self.friction >= 0):
+            raise ValueError(f"collider friction must be >= 0, got {self.friction}")
+        if self.shape == "plane":
+            if self.normal is None or len(self.normal) != d:
+                raise ValueError(f"a plane collider needs a normal with {d} components")
+            norm = math.sqrt(sum(c * c for c in self.normal))
+            if norm == 0:
+                raise ValueError("plane collider: normal must be non-zero")
+            object.__setattr__(self, "normal", tuple(c / norm for c in self.normal))
+        if self.shape == "sphere" and not self.radius > 0:
+            raise ValueError(f"sphere collider: radius must be > 0, got {self.radius}")
+        if self.shape == "box" and (self.half_extent is None or len(self.half_extent) != d
+                                    or min(self.half_extent) <= 0):
+            raise ValueError(f"box collider: half_extent must be {d} positive sizes, "
+                             f"got {self.half_extent}")
+        if self.velocity is not None and len(self.velocity) != d:
+            raise ValueError(f"collider velocity must have {d} components, got {self.velocity}")
+
+    @property
+    def dim(self) -> int:
+        return len(self.center)
+
+    def vectors(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+        """``(center, normal or half_extent, velocity)``, zero-filled."""
+        zero = (0.0,) * self.dim
+        b = self.normal if self.shape == "plane" else (self.half_extent or zero)
+        return tuple(self.center), tuple(b), tuple(self.velocity or zero)
+
+
+@ti.func
+def signed_distance(shape, pos, center, b, radius):
+    """``(phi, n)``: signed distance (m, negative inside) and outward normal at ``pos``."""
+    d = ti.static(pos.n)
+    phi = 0.0
+    n = ti.Vector.zero(float, d)
+    if shape == PLANE:
+        n = b
+        phi = (pos - center).dot(b)
+    elif shape == SPHERE:
+        diff = pos - center
+        r = diff.norm()
+        phi = r - radius
+        n = diff / ti.max(r, 1e-12)
+    else:  # box: distance outside, largest face distance inside
+        diff = pos - center
+        q = ti.abs(diff) - b
+        outside = ti.max(q, 0.0)
+        phi = outside.norm() + ti.min(q.max(), 0.0)
+        k = 0
+        for i in ti.static(range(1, d)):
+            if q[i] > q[k]:
+                k = i
+        for i in ti.static(range(d)):
+            if i == k:
+                n[i] = 1.0 if diff[i] >= 0 else -1.0
+    return phi, n
+
+
+@ti.func
+def project_velocity(v, v_solid, n, mode, friction):
+    """Velocity of a grid node inside a solid moving at ``v_solid`` with normal ``n``."""
+    rel = v - v_solid
+    vn = rel.dot(n)
+    if mode == STICKY:
+        rel = ti.Vector.zero(float, v.n)
+    elif mode == SLIP:
+        rel -= vn * n
+    elif vn < 0:
+        vt = rel - vn * n
+        vt_norm = vt.norm()
+        scale = 0.0
+        if vt_norm > 1e-12:
+            scale = ti.max(0.0, 1.0 + friction * vn / vt_norm)
+        rel = vt * scale
+    return rel + v_solid

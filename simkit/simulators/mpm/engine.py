@@ -1,0 +1,598 @@
+"""The MLS-MPM engine: particles, grid, one fused substep kernel, guards.
+
+MLS-MPM (Hu et al. 2018) with quadratic B-splines and APIC transfers, one
+dimension-generic code path for 2D and 3D; the float type is the one chosen by
+:func:`simkit.init` (``precision="f32"`` or ``"f64"``). Every substep runs one kernel
+of four parallel loops, as Taichi's mpm88/mpm99: clear the grid; particle-to-grid
+(elastic predictor ``F <- (I + dt C) F``, the particle's material model, momentum and
+stress scatter); grid update (momentum to velocity, gravity, colliders); grid-to-
+particle (velocity, affine matrix, advection, guard).
+
+The kernels are module functions over ``ti.ndarray`` particle arrays rather than
+methods over per-instance fields: Taichi then compiles them once per dimension, grid
+size and precision and reuses (and caches on disk) the code for every simulation,
+whatever its particle count. Dataset generation builds one simulation per trajectory,
+and per-instance field kernels cost a 3-5 s compile each on a CPU. The grid, scratch
+space rebuilt every substep, is a field shared by all simulations of one size in the
+process: dense fields clear and gather 2-3x faster than ndarrays on a CPU.
+"""
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import taichi as ti
+
+from simkit.errors import SimulationDiverged
+from simkit.simulators.mpm.colliders import (
+    MODES,
+    SHAPES,
+    Collider,
+    project_velocity,
+    signed_distance,
+)
+from simkit.simulators.mpm.materials import MODELS, N_PAR, Material, constitutive
+
+__all__ = ["MPMConfig", "Particles", "MPM", "memory_estimate"]
+
+log = logging.getLogger("simkit.mpm")
+_NO_BAD = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class MPMConfig:
+    """Grid, time stepping and walls of an MPM simulation.
+
+    Parameters
+    ----------
+    dim : {2, 3}
+    n_grid : int
+        Cells per side; the domain is the cube ``[0, domain]^dim`` with
+        ``dx = domain / n_grid``.
+    domain : float
+        Side length (m).
+    gravity : tuple of float
+        Acceleration (m/s^2); default ``9.81`` m/s^2 along ``-y``.
+    cfl : float
+        ``dt = cfl dx / (c_max + |v|_max)`` with ``c_max`` the largest p-wave speed
+        of the materials present, recomputed at each output frame.
+    dt_max : float
+        Cap on the time step (s).
+    dt : float, optional
+        A fixed time step (s) instead of the CFL rule.
+    wall_cells : int
+        Thickness of the box walls in cells (at least 2: the B-spline stencil).
+    wall_mode : {"sticky", "slip", "separate"}
+    wall_friction : float
+        Coulomb friction of the walls in ``separate`` mode.
+    floor_friction : float, optional
+        Friction of the floor (the wall at low ``y``); ``wall_friction`` by default.
+    check_every : int
+        The guard flags bad particles every substep inside the kernel; Python reads
+        the flag every ``check_every`` substeps and at every output frame.
+    max_memory_bytes : int, optional
+        Refuse larger allocations; by default 80% of physical memory.
+    """
+
+    dim: int = 2
+    n_grid: int = 64
+    domain: float = 1.0
+    gravity: tuple[float, ...] | None = None
+    cfl: float = 0.4
+    dt_max: float = 1e-3
+    dt: float | None = None
+    wall_cells: int = 3
+    wall_mode: str = "separate"
+    wall_friction: float = 0.0
+    floor_friction: float | None = None
+    check_every: int = 8
+    max_memory_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.dim not in (2, 3):
+            raise ValueError(f"dim must be 2 or 3, got {self.dim!r}")
+        if not (isinstance(self.n_grid, int) and self.n_grid >= 8):
+            raise ValueError(f"n_grid must be an int >= 8, got {self.n_grid!r}")
+        for name in ("domain", "cfl", "dt_max"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        if self.dt is not None and not (math.isfinite(self.dt) and self.dt > 0):
+            raise ValueError(f"dt must be a positive number or None, got {self.dt!r}")
+        if self.gravity is None:
+            object.__setattr__(self, "gravity", (0.0, -9.81) + (0.0,) * (self.dim - 2))
+        if len(self.gravity) != self.dim:
+            raise ValueError(f"gravity must have {self.dim} components, got {self.gravity}")
+        if not (isinstance(self.wall_cells, int) and 2 <= self.wall_cells < self.n_grid // 2):
+            raise ValueError(f"wall_cells must be an int in [2, n_grid/2), got {self.wall_cells!r}")
+        if self.wall_mode not in MODES:
+            raise ValueError(f"wall_mode {self.wall_mode!r} unknown; expected one of {list(MODES)}")
+        if not (isinstance(self.check_every, int) and self.check_every >= 1):
+            raise ValueError(f"check_every must be an int >= 1, got {self.check_every!r}")
+
+    @property
+    def dx(self) -> float:
+        return self.domain / self.n_grid
+
+
+@dataclass
+class Particles:
+    """Particles to simulate, and the material table their ``material_row`` points into.
+
+    Attributes
+    ----------
+    position : (n, d) m
+    velocity : (n, d) m/s
+    volume : (n,) initial volume of each particle (m^d)
+    material_row : (n,) int, row of ``materials``
+    body : (n,) int, index of the seeded body each particle came from
+    materials : list of Material
+    """
+
+    position: np.ndarray
+    velocity: np.ndarray
+    volume: np.ndarray
+    material_row: np.ndarray
+    body: np.ndarray
+    materials: list[Material] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.position = np.asarray(self.position, dtype=np.float64)
+        n = len(self.position)
+        if self.position.ndim != 2 or self.position.shape[1] not in (2, 3) or n == 0:
+            raise ValueError(f"position must have shape (n > 0, 2 or 3), got "
+                             f"{self.position.shape}")
+        d = self.position.shape[1]
+        self.velocity = np.broadcast_to(np.asarray(self.velocity, dtype=np.float64),
+                                        (n, d)).copy()
+        self.volume = np.broadcast_to(np.asarray(self.volume, dtype=np.float64), (n,)).copy()
+        self.material_row = np.broadcast_to(np.asarray(self.material_row, dtype=np.int32),
+                                            (n,)).copy()
+        self.body = np.broadcast_to(np.asarray(self.body, dtype=np.int32), (n,)).copy()
+        if not (np.all(np.isfinite(self.position)) and np.all(np.isfinite(self.velocity))):
+            raise ValueError("particle positions and velocities must be finite")
+        if not np.all(self.volume > 0):
+            raise ValueError("particle volumes must be > 0")
+        if not self.materials:
+            raise ValueError("particles need at least one material")
+        if self.material_row.min() < 0 or self.material_row.max() >= len(self.materials):
+            raise ValueError(f"material_row must index the {len(self.materials)} materials")
+
+    @property
+    def n(self) -> int:
+        return len(self.position)
+
+    @property
+    def dim(self) -> int:
+        return self.position.shape[1]
+
+    @property
+    def mass(self) -> np.ndarray:
+        """(n,) kg (per unit length in 2D)."""
+        rho = np.array([m.density for m in self.materials])
+        return self.volume * rho[self.material_row]
+
+
+def memory_estimate(dim: int, n_grid: int, n_particles: int, fp_bytes: int) -> int:
+    """Bytes of Taichi fields an MPM run allocates (particles + grid)."""
+    per_particle = (2 * dim + 2 * dim * dim + 2) * fp_bytes + 2 * 4
+    per_node = (dim + 1) * fp_bytes
+    return n_particles * per_particle + n_grid**dim * per_node
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def _fp_bytes() -> int:
+    from simkit.runtime import current_runtime
+
+    rt = current_runtime()
+    if rt is None:
+        raise RuntimeError("call simkit.init(arch=..., precision=...) before building an MPM "
+                           "simulation")
+    return 8 if rt.precision == "f64" else 4
+
+
+
+# ------------------------------------------------------------------------- kernels
+# consts: [unused, unused, inv_dx, safe_lo, safe_hi, wall_lo, wall_hi, g_0 .. g_{d-1}]
+# walls:  per wall (axis 0 low, axis 0 high, axis 1 low, ...) [mode, friction]
+# guard:  [first bad particle, its step, reason (1 non-finite, 2 left the grid)]
+# mat:    per row [mu, lam, rho, par_0 .. par_{N_PAR-1}]
+# col_i:  per collider [shape, mode]; col_f: [friction, radius, center(d), b(d), velocity(d)]
+
+
+@ti.func
+def _weights(pos, inv_dx):
+    Xp = pos * inv_dx
+    base = ti.cast(Xp - 0.5, ti.i32)
+    fx = Xp - base
+    w = [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
+    return base, fx, w
+
+
+@ti.func
+def _usable(pos, lo, hi):
+    """Finite and inside the region where the 3^d stencil fits the grid."""
+    ok = True
+    for i in ti.static(range(pos.n)):
+        if not (pos[i] >= lo and pos[i] <= hi):  # False for NaN
+            ok = False
+    return ok
+
+
+@ti.func
+def _vec_at(arr: ti.template(), r, start: ti.template(), d: ti.template()):
+    out = ti.Vector.zero(float, d)
+    for i in ti.static(range(d)):
+        out[i] = arr[r, start + i]
+    return out
+
+
+_GRIDS: dict[tuple[int, int], tuple[object, object]] = {}
+_grids_runtime: list[object] = [None]
+
+
+def _shared_grid(dim: int, n_grid: int) -> tuple[object, object]:
+    """``(grid_v, grid_m)`` fields of one grid size, shared within a Taichi runtime."""
+    from simkit.runtime import current_runtime
+
+    rt = current_runtime()
+    if _grids_runtime[0] is not rt:  # simkit.init started a new runtime: old fields are gone
+        _GRIDS.clear()
+        _grids_runtime[0] = rt
+    key = (dim, n_grid)
+    if key not in _GRIDS:
+        _GRIDS[key] = (ti.Vector.field(dim, float, (n_grid,) * dim),
+                       ti.field(float, (n_grid,) * dim))
+    return _GRIDS[key]
+
+
+@ti.kernel
+def _substep(x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(),
+             F: ti.types.ndarray(), plastic: ti.types.ndarray(), vol: ti.types.ndarray(),
+             row: ti.types.ndarray(), grid_v: ti.template(), grid_m: ti.template(),
+             mat_code: ti.types.ndarray(), mat: ti.types.ndarray(), col_i: ti.types.ndarray(),
+             col_f: ti.types.ndarray(), n_col: ti.i32, walls: ti.types.ndarray(),
+             consts: ti.types.ndarray(), guard: ti.types.ndarray(), dt: float, t: float,
+             step: ti.i32, d: ti.template()):
+    inv_dx = consts[2]
+    lo, hi = consts[3], consts[4]
+    dx = 1.0 / inv_dx
+    for node in ti.grouped(grid_m):
+        grid_v[node] = ti.Vector.zero(float, d)
+        grid_m[node] = 0.0
+    ident = ti.Matrix.identity(float, d)
+    for p in range(x.shape[0]):
+        if _usable(x[p], lo, hi):
+            base, fx, w = _weights(x[p], inv_dx)
+            r = row[p]
+            Cp = C[p]
+            par = ti.Vector.zero(float, N_PAR)
+            for i in ti.static(range(N_PAR)):
+                par[i] = mat[r, 3 + i]
+            Fn, pn, tau = constitutive(mat_code[r], (ident + dt * Cp) @ F[p], plastic[p],
+                                       mat[r, 0], mat[r, 1], par, Cp, dt)
+            F[p] = Fn
+            plastic[p] = pn
+            mass = vol[p] * mat[r, 2]
+            affine = (-dt * vol[p] * 4 * inv_dx * inv_dx) * tau + mass * Cp
+            momentum = mass * v[p]
+            for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
+                dpos = (offset - fx) * dx
+                weight = 1.0
+                for i in ti.static(range(d)):
+                    weight *= w[offset[i]][i]
+                grid_v[base + offset] += weight * (momentum + affine @ dpos)
+                grid_m[base + offset] += weight * mass
+    g = ti.Vector.zero(float, d)
+    for i in ti.static(range(d)):
+        g[i] = consts[7 + i]
+    wall_lo, wall_hi = consts[5], consts[6]
+    for node in ti.grouped(grid_m):
+        m = grid_m[node]
+        if m > 0:
+            vel = grid_v[node] / m + dt * g
+            pos = node * dx
+            for i in ti.static(range(d)):  # box walls, axis-aligned: no distance function
+                n = ti.Vector.unit(d, i, float)
+                if pos[i] < wall_lo:
+                    vel = project_velocity(vel, ti.Vector.zero(float, d), n,
+                                           ti.cast(walls[2 * i, 0], ti.i32), walls[2 * i, 1])
+                if pos[i] > wall_hi:
+                    vel = project_velocity(vel, ti.Vector.zero(float, d), -n,
+                                           ti.cast(walls[2 * i + 1, 0], ti.i32),
+                                           walls[2 * i + 1, 1])
+            for c in range(n_col):
+                vc = _vec_at(col_f, c, 2 + 2 * d, d)
+                center = _vec_at(col_f, c, 2, d) + (t + dt) * vc
+                phi, n = signed_distance(col_i[c, 0], pos, center, _vec_at(col_f, c, 2 + d, d),
+                                         col_f[c, 1])
+                if phi < 0:
+                    vel = project_velocity(vel, vc, n, col_i[c, 1], col_f[c, 0])
+            grid_v[node] = vel
+    for p in range(x.shape[0]):
+        if _usable(x[p], lo, hi):
+            base, fx, w = _weights(x[p], inv_dx)
+            new_v = ti.Vector.zero(float, d)
+            new_C = ti.Matrix.zero(float, d, d)
+            for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
+                dpos = offset - fx
+                weight = 1.0
+                for i in ti.static(range(d)):
+                    weight *= w[offset[i]][i]
+                g_v = grid_v[base + offset]
+                new_v += weight * g_v
+                new_C += (4 * inv_dx * weight) * g_v.outer_product(dpos)
+            v[p] = new_v
+            C[p] = new_C
+            x_new = x[p] + dt * new_v
+            x[p] = x_new
+            if not _usable(x_new, lo, hi):
+                reason = 2
+                for i in ti.static(range(d)):
+                    if not (ti.abs(x_new[i]) < 1e30):
+                        reason = 1
+                ti.atomic_min(guard[0], p)
+                ti.atomic_min(guard[1], step)
+                guard[2] = reason
+
+
+@ti.kernel
+def _max_speed(v: ti.types.ndarray()) -> float:
+    out = 0.0
+    for p in range(v.shape[0]):
+        ti.atomic_max(out, v[p].norm())
+    return out
+
+
+@ti.kernel
+def _total(a: ti.template()) -> float:
+    out = 0.0
+    for node in ti.grouped(a):
+        out += a[node]
+    return out
+
+
+@ti.kernel
+def _stress(F: ti.types.ndarray(), C: ti.types.ndarray(), plastic: ti.types.ndarray(),
+            row: ti.types.ndarray(), mat_code: ti.types.ndarray(), mat: ti.types.ndarray(),
+            out: ti.types.ndarray(), d: ti.template()):
+    for p in range(F.shape[0]):
+        r = row[p]
+        par = ti.Vector.zero(float, N_PAR)
+        for i in ti.static(range(N_PAR)):
+            par[i] = mat[r, 3 + i]
+        Fp = F[p]
+        _, _, tau = constitutive(mat_code[r], Fp, plastic[p], mat[r, 0], mat[r, 1], par, C[p],
+                                 1.0)
+        sigma = tau / Fp.determinant()
+        for i, j in ti.static(ti.ndrange(d, d)):
+            out[p, i, j] = sigma[i, j]
+
+
+@ti.data_oriented
+class MPM:
+    """An MLS-MPM simulation of ``particles`` in the box of ``config``.
+
+    Parameters
+    ----------
+    config : MPMConfig
+    particles : Particles
+    colliders : sequence of Collider
+        Solids in addition to the box walls of ``config``.
+
+    Attributes
+    ----------
+    time : float
+        Simulated time (s).
+    dt : float
+        Time step of the last substep (s).
+    step_count : int
+    x, v, C, F, plastic : ti.ndarray
+        Particle state: positions ``(n,)`` of ``d``-vectors (m), velocities (m/s),
+        APIC affine matrices ``(n,)`` of ``d x d`` (1/s), deformation gradients,
+        plastic state.
+
+    Raises
+    ------
+    ValueError
+        Particles outside the walls, dimensions that disagree, or a memory need above
+        ``config.max_memory_bytes``.
+    """
+
+    def __init__(self, config: MPMConfig, particles: Particles,
+                 colliders: tuple[Collider, ...] | list[Collider] = ()) -> None:
+        d, n_grid = config.dim, config.n_grid
+        if particles.dim != d:
+            raise ValueError(f"particles are {particles.dim}D but config.dim is {d}")
+        dx = config.dx
+        lo, hi = config.wall_cells * dx, config.domain - config.wall_cells * dx
+        outside = np.any((particles.position < lo) | (particles.position > hi), axis=1)
+        if outside.any():
+            i = int(np.argmax(outside))
+            raise ValueError(f"particle {i} at {particles.position[i].tolist()} is outside the "
+                             f"free domain [{lo:g}, {hi:g}]^{d} (inside the walls)")
+        self.colliders = tuple(colliders)
+        for c in self.colliders:
+            if c.dim != d:
+                raise ValueError(f"collider {c} is {c.dim}D but config.dim is {d}")
+        fp = _fp_bytes()
+        self._np_float = np.float64 if fp == 8 else np.float32
+        need = memory_estimate(d, n_grid, particles.n, fp)
+        limit = config.max_memory_bytes or int(0.8 * _physical_memory())
+        log.info("MPM %dD: %d particles, %d^%d grid, about %.1f MiB of arrays", d, particles.n,
+                 n_grid, d, need / 2**20)
+        if need > limit:
+            raise ValueError(f"MPM needs about {need / 2**30:.2f} GiB for {particles.n} particles "
+                             f"and a {n_grid}^{d} grid, above the limit of {limit / 2**30:.2f} "
+                             "GiB (config.max_memory_bytes)")
+        self.config, self.dim, self.n_particles = config, d, particles.n
+        self.materials = list(particles.materials)
+        self.dx = dx
+        self.c_max = max(m.wave_speed for m in self.materials)
+        self.time, self.step_count = 0.0, 0
+        self.dt = float(config.dt) if config.dt else self._cfl_dt(
+            float(np.linalg.norm(particles.velocity, axis=1).max()))
+        self._allocate(particles)
+
+    # ------------------------------------------------------------------ setup
+    def _allocate(self, particles: Particles) -> None:
+        d, n, f = self.dim, particles.n, self._np_float
+
+        def array(values, dtype=f, shape=()):
+            values = np.ascontiguousarray(values, dtype=dtype)
+            n_lead = values.ndim - len(shape)
+            arr = (ti.ndarray(ti.i32 if dtype == np.int32 else float, values.shape) if not shape
+                   else ti.Vector.ndarray(shape[0], float, values.shape[:n_lead])
+                   if len(shape) == 1 else
+                   ti.Matrix.ndarray(shape[0], shape[1], float, values.shape[:n_lead]))
+            arr.from_numpy(values)
+            return arr
+
+        self.x = array(particles.position, shape=(d,))
+        self.v = array(particles.velocity, shape=(d,))
+        self.F = array(np.broadcast_to(np.eye(d), (n, d, d)), shape=(d, d))
+        self.C = array(np.zeros((n, d, d)), shape=(d, d))
+        self.plastic = array(np.array([MODELS[m.model].initial_plastic_state
+                                       for m in self.materials])[particles.material_row])
+        self.vol = array(particles.volume)
+        self.row = array(particles.material_row, np.int32)
+        self.grid_v, self.grid_m = _shared_grid(d, self.config.n_grid)
+        self.mat_code = array([m.code for m in self.materials], np.int32)
+        self.mat = array([[m.packed()[0], m.packed()[1], m.density, *m.packed()[2]]
+                          for m in self.materials])
+        # one zero row when there is no collider: Taichi arrays cannot be empty
+        cols = self.colliders or (Collider("sphere", (0.0,) * d, radius=1.0),)
+        self.col_i = array([[SHAPES.index(c.shape), MODES.index(c.mode)] for c in cols],
+                           np.int32)
+        self.col_f = array([[c.friction, c.radius, *(v for vec in c.vectors() for v in vec)]
+                            for c in cols])
+        mode = MODES.index(self.config.wall_mode)
+        friction = [self.config.wall_friction] * (2 * d)
+        if self.config.floor_friction is not None:
+            friction[2] = self.config.floor_friction  # axis 1 (y), low side
+        self.walls = array([[mode, mu] for mu in friction])
+        self.guard = ti.ndarray(ti.i32, 3)
+        walls = self.config.wall_cells * self.dx
+        self.consts = array([0.0, 0.0, 1.0 / self.dx, 1.0 * self.dx,
+                             self.config.domain - 2.0 * self.dx, walls,
+                             self.config.domain - walls, *self.config.gravity])
+        self._reset_guard()
+
+    def close(self) -> None:
+        """Drop the Taichi arrays (the object is unusable afterwards)."""
+        for name in ("x", "v", "F", "C", "plastic", "vol", "row", "grid_v", "grid_m",
+                     "mat_code", "mat", "col_i", "col_f", "walls", "guard", "consts"):
+            self.__dict__.pop(name, None)
+
+    def _reset_guard(self) -> None:
+        self.guard.from_numpy(np.array([_NO_BAD, _NO_BAD, 0], dtype=np.int32))
+
+    # ------------------------------------------------------------------ stepping
+    def _cfl_dt(self, v_max: float) -> float:
+        return min(self.config.dt_max, self.config.cfl * self.dx / (self.c_max + v_max))
+
+    def _check(self) -> None:
+        bad, step, reason = (int(i) for i in self.guard.to_numpy())
+        if step == _NO_BAD:
+            return
+        what = "non-finite position" if reason == 1 else "left the grid"
+        t = self.time - (self.step_count - step - 1) * self.dt
+        raise SimulationDiverged(
+            f"MPM: particle {bad} {what} at step {step} (t = {t:.6g} s); reduce dt or cfl, or "
+            "check material stiffness and velocities", step=step, time=t, index=(bad,),
+            field="position")
+
+    def substep(self, dt: float | None = None) -> None:
+        """One substep of ``dt`` (default: the current ``self.dt``) without a guard read."""
+        dt = self.dt if dt is None else float(dt)
+        self._launch(dt)
+        self.time += dt
+        self.step_count += 1
+
+    def _launch(self, dt: float) -> None:
+        _substep(self.x, self.v, self.C, self.F, self.plastic, self.vol, self.row, self.grid_v,
+                 self.grid_m, self.mat_code, self.mat, self.col_i, self.col_f,
+                 len(self.colliders), self.walls, self.consts, self.guard, dt, self.time,
+                 self.step_count, self.dim)
+
+    def advance(self, t_end: float) -> None:
+        """Step to ``t_end`` (s): the CFL step, shortened evenly to land on ``t_end``.
+
+        Raises
+        ------
+        SimulationDiverged
+            A particle became non-finite or left the grid (step, time, particle named).
+        """
+        span = t_end - self.time
+        if span < -1e-12 * max(1.0, abs(t_end)):
+            raise ValueError(f"t_end={t_end} is before the current time {self.time}")
+        if span <= 0:
+            return
+        dt = self.config.dt or self._cfl_dt(_max_speed(self.v))
+        n = max(1, math.ceil(span / dt - 1e-9))
+        self.dt = span / n
+        t0 = self.time
+        for k in range(n):
+            self.time = t0 + k * self.dt
+            self._launch(self.dt)
+            self.step_count += 1
+            if (k + 1) % self.config.check_every == 0:
+                self.time = t0 + (k + 1) * self.dt
+                self._check()
+        self.time = float(t_end)
+        self._check()
+
+    # ------------------------------------------------------------------ state
+    def positions(self) -> np.ndarray:
+        """(n, d) float64, m."""
+        return self.x.to_numpy().astype(np.float64)
+
+    def velocities(self) -> np.ndarray:
+        """(n, d) float64, m/s."""
+        return self.v.to_numpy().astype(np.float64)
+
+    def masses(self) -> np.ndarray:
+        """(n,) kg (per unit depth in 2D)."""
+        rho = np.array([m.density for m in self.materials])
+        return self.vol.to_numpy().astype(np.float64) * rho[self.row.to_numpy()]
+
+    def cauchy_stress(self) -> np.ndarray:
+        """(n, d, d) Cauchy stress ``tau / J`` in Pa (with the current plastic state)."""
+        out = np.zeros((self.n_particles, self.dim, self.dim), dtype=self._np_float)
+        _stress(self.F, self.C, self.plastic, self.row, self.mat_code, self.mat, out, self.dim)
+        return out.astype(np.float64)
+
+    def grid_mass(self) -> float:
+        """Total mass on the grid after this simulation's last particle-to-grid transfer (kg)."""
+        return float(_total(self.grid_m))
+
+    def momentum(self) -> np.ndarray:
+        """(d,) total linear momentum of the particles, kg m/s."""
+        return (self.masses()[:, None] * self.velocities()).sum(axis=0)
+
+    def angular_momentum(self) -> np.ndarray:
+        """Total angular momentum about the origin, APIC spin included.
+
+        ``sum_p m_p (x_p x v_p + skew part of B_p)`` with ``B_p = C_p D_p`` and
+        ``D_p = dx^2 / 4 I`` for quadratic B-splines (Jiang et al. 2015); a scalar in
+        2D, ``(3,)`` in 3D.
+        """
+        m = self.masses()
+        x, v = self.positions(), self.velocities()
+        B = self.C.to_numpy().astype(np.float64) * (self.dx**2 / 4)
+        if self.dim == 2:
+            orbital = x[:, 0] * v[:, 1] - x[:, 1] * v[:, 0]
+            spin = B[:, 1, 0] - B[:, 0, 1]
+            return np.asarray((m * (orbital + spin)).sum())
+        orbital = np.cross(x, v)
+        spin = np.stack([B[:, 2, 1] - B[:, 1, 2], B[:, 0, 2] - B[:, 2, 0],
+                         B[:, 1, 0] - B[:, 0, 1]], axis=1)
+        return (m[:, None] * (orbital + spin)).sum(axis=0)
