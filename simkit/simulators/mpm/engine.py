@@ -38,7 +38,7 @@ from simkit.simulators.mpm.materials import MODELS, N_PAR, Material, constitutiv
 __all__ = ["MPMConfig", "Particles", "MPM", "memory_estimate"]
 
 log = logging.getLogger("simkit.mpm")
-_NO_BAD = 2**31 - 1
+_NO_BAD = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,8 @@ def _fp_bytes() -> int:
 # ------------------------------------------------------------------------- kernels
 # consts: [unused, unused, inv_dx, safe_lo, safe_hi, wall_lo, wall_hi, g_0 .. g_{d-1}]
 # walls:  per wall (axis 0 low, axis 0 high, axis 1 low, ...) [mode, friction]
-# guard:  [first bad particle, its step, reason (1 non-finite, 2 left the grid)]
+# guard:  [(step * n + particle) * 2 + reason] of the first bad particle, reason 0 non-finite,
+#         1 left the grid; the minimum picks the earliest step, then the lowest index
 # mat:    per row [mu, lam, rho, par_0 .. par_{N_PAR-1}]
 # col_i:  per collider [shape, mode]; col_f: [friction, radius, center(d), b(d), velocity(d)]
 
@@ -261,7 +262,7 @@ def _substep(x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray()
              mat_code: ti.types.ndarray(), mat: ti.types.ndarray(), col_i: ti.types.ndarray(),
              col_f: ti.types.ndarray(), n_col: ti.i32, walls: ti.types.ndarray(),
              consts: ti.types.ndarray(), guard: ti.types.ndarray(), dt: float, t: float,
-             step: ti.i32, d: ti.template()):
+             step: ti.i64, d: ti.template()):
     inv_dx = consts[2]
     lo, hi = consts[3], consts[4]
     dx = 1.0 / inv_dx
@@ -318,8 +319,9 @@ def _substep(x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray()
                     vel = project_velocity(vel, vc, n, col_i[c, 1], col_f[c, 0])
             grid_v[node] = vel
     for p in range(x.shape[0]):
-        if _usable(x[p], lo, hi):
-            base, fx, w = _weights(x[p], inv_dx)
+        x_new = x[p]
+        if _usable(x_new, lo, hi):
+            base, fx, w = _weights(x_new, inv_dx)
             new_v = ti.Vector.zero(float, d)
             new_C = ti.Matrix.zero(float, d, d)
             for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
@@ -332,16 +334,15 @@ def _substep(x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray()
                 new_C += (4 * inv_dx * weight) * g_v.outer_product(dpos)
             v[p] = new_v
             C[p] = new_C
-            x_new = x[p] + dt * new_v
+            x_new += dt * new_v
             x[p] = x_new
-            if not _usable(x_new, lo, hi):
-                reason = 2
-                for i in ti.static(range(d)):
-                    if not (ti.abs(x_new[i]) < 1e30):
-                        reason = 1
-                ti.atomic_min(guard[0], p)
-                ti.atomic_min(guard[1], step)
-                guard[2] = reason
+        if not _usable(x_new, lo, hi):  # also catches particles made bad outside the kernel
+            reason = 1
+            for i in ti.static(range(d)):
+                if not (ti.abs(x_new[i]) < 1e30):
+                    reason = 0
+            key = (ti.cast(step, ti.i64) * x.shape[0] + p) * 2 + reason
+            ti.atomic_min(guard[0], key)
 
 
 @ti.kernel
@@ -479,7 +480,7 @@ class MPM:
         if self.config.floor_friction is not None:
             friction[2] = self.config.floor_friction  # axis 1 (y), low side
         self.walls = array([[mode, mu] for mu in friction])
-        self.guard = ti.ndarray(ti.i32, 3)
+        self.guard = ti.ndarray(ti.i64, 1)
         walls = self.config.wall_cells * self.dx
         self.consts = array([0.0, 0.0, 1.0 / self.dx, 1.0 * self.dx,
                              self.config.domain - 2.0 * self.dx, walls,
@@ -493,17 +494,18 @@ class MPM:
             self.__dict__.pop(name, None)
 
     def _reset_guard(self) -> None:
-        self.guard.from_numpy(np.array([_NO_BAD, _NO_BAD, 0], dtype=np.int32))
+        self.guard.from_numpy(np.array([_NO_BAD], dtype=np.int64))
 
     # ------------------------------------------------------------------ stepping
     def _cfl_dt(self, v_max: float) -> float:
         return min(self.config.dt_max, self.config.cfl * self.dx / (self.c_max + v_max))
 
     def _check(self) -> None:
-        bad, step, reason = (int(i) for i in self.guard.to_numpy())
-        if step == _NO_BAD:
+        key = int(self.guard.to_numpy()[0])
+        if key == _NO_BAD:
             return
-        what = "non-finite position" if reason == 1 else "left the grid"
+        step, bad = divmod(key // 2, self.n_particles)
+        what = "non-finite position" if key % 2 == 0 else "left the grid"
         t = self.time - (self.step_count - step - 1) * self.dt
         raise SimulationDiverged(
             f"MPM: particle {bad} {what} at step {step} (t = {t:.6g} s); reduce dt or cfl, or "

@@ -1,0 +1,197 @@
+"""The MPM engine: conservation, free fall, friction, guards, time step, memory check."""
+
+import math
+
+import numpy as np
+import pytest
+
+import simkit
+from simkit.errors import SimulationDiverged
+from simkit.simulators.mpm import (
+    MPM,
+    Box,
+    Collider,
+    MPMConfig,
+    ParticleBuilder,
+    Particles,
+    Sphere,
+    material,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def f64():
+    simkit.init("cpu", "f64", seed=0)
+
+
+def block(dim, mat, lo, hi, *, n_grid=32, velocity=None, ppc=4.0, **config):
+    cfg = MPMConfig(dim=dim, n_grid=n_grid, **config)
+    b = ParticleBuilder(dim, cfg.dx)
+    b.add(Box(lo, hi), mat, velocity=velocity, ppc=ppc)
+    return cfg, b.build()
+
+
+def test_grid_mass_equals_particle_mass():
+    cfg, parts = block(2, material("jelly"), (0.3, 0.3), (0.6, 0.5))
+    sim = MPM(cfg, parts)
+    sim.advance(0.01)
+    assert sim.grid_mass() == pytest.approx(parts.mass.sum(), rel=1e-6)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_free_fall_follows_gravity_until_contact(dim):
+    g, dt = 9.81, 2e-4
+    lo, hi = (0.4,) * dim, (0.6,) * dim
+    cfg, parts = block(dim, material("jelly"), lo, hi, n_grid=32 if dim == 2 else 16, dt=dt)
+    sim = MPM(cfg, parts)
+    y0 = sim.positions()[:, 1].mean()
+    n = 500  # 0.1 s: the block falls 4.9 cm of the 28 cm to the floor
+    sim.advance(n * dt)
+    y = sim.positions()[:, 1].mean()
+    # symplectic Euler: x_n = x_0 - g dt^2 n (n + 1) / 2 exactly for a stress-free body
+    assert y == pytest.approx(y0 - g * dt**2 * n * (n + 1) / 2, rel=1e-9)
+    assert y0 - y == pytest.approx(g * (n * dt) ** 2 / 2, rel=dt / (n * dt) * 1.01)
+    np.testing.assert_allclose(sim.velocities()[:, 1], -g * n * dt, rtol=1e-9)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_spinning_free_block_conserves_linear_and_angular_momentum(dim):
+    n_grid = 32 if dim == 2 else 16
+    cfg = MPMConfig(dim=dim, n_grid=n_grid, gravity=(0.0,) * dim, dt=2e-4)
+    b = ParticleBuilder(dim, cfg.dx)
+    lo, hi = np.full(dim, 0.4), np.full(dim, 0.6)
+    b.add(Box(tuple(lo), tuple(hi)), material("jelly", youngs_modulus=2e4), ppc=4.0)
+    parts = b.build()
+    c = parts.position.mean(axis=0)
+    omega = 3.0  # rad/s about z, plus a drift
+    r = parts.position - c
+    parts.velocity[:, 0] = -omega * r[:, 1] + 0.1
+    parts.velocity[:, 1] = omega * r[:, 0] + 0.05
+    sim = MPM(cfg, parts)
+    p0, L0 = sim.momentum(), sim.angular_momentum()
+    for _ in range(1000):
+        sim.substep()
+    p1, L1 = sim.momentum(), sim.angular_momentum()
+    scale_p = parts.mass.sum() * (omega * 0.1 + 0.1)
+    assert np.abs(p1 - p0).max() < 1e-4 * scale_p
+    assert np.abs(np.asarray(L1) - np.asarray(L0)).max() < 1e-4 * np.abs(L0).max()
+    spin = np.asarray(L0).ravel()[-1]
+    assert spin != 0
+    # the block did spin: its particles moved by up to about omega * r * t
+    assert np.abs(sim.positions() - parts.position).max() > 0.02
+
+
+@pytest.mark.parametrize("name", ["jelly", "rubber", "water", "snow", "plasticine", "sand",
+                                  "foam", "metal"])
+def test_uniform_translation_keeps_F_identity_and_zero_stress(name):
+    cfg, parts = block(2, material(name), (0.3, 0.3), (0.5, 0.5), velocity=(0.5, -0.3),
+                       gravity=(0.0, 0.0), dt=1e-4)
+    sim = MPM(cfg, parts)
+    for _ in range(200):
+        sim.substep()
+    F = sim.F.to_numpy()
+    np.testing.assert_allclose(F, np.broadcast_to(np.eye(2), F.shape), atol=1e-10)
+    assert np.abs(sim.cauchy_stress()).max() < 1e-6
+    np.testing.assert_allclose(sim.velocities(), np.broadcast_to([0.5, -0.3], (parts.n, 2)),
+                               atol=1e-10)
+    np.testing.assert_allclose(sim.positions(), parts.position + np.array([0.5, -0.3]) * 0.02,
+                               atol=1e-10)
+
+
+def test_coulomb_friction_decelerates_a_sliding_block_at_mu_g():
+    mu_f, g, v0 = 0.3, 9.81, 1.5
+    cfg = MPMConfig(dim=2, n_grid=64, floor_friction=mu_f, dt=1e-4)
+    floor = cfg.wall_cells * cfg.dx
+    b = ParticleBuilder(2, cfg.dx)
+    b.add(Box((0.1, floor), (0.3, floor + 0.05)), material("jelly", youngs_modulus=5e4),
+          velocity=(v0, 0.0))
+    sim = MPM(cfg, b.build())
+    sim.advance(0.05)  # settle on the floor
+    v1, t1 = sim.velocities()[:, 0].mean(), sim.time
+    sim.advance(0.25)
+    v2, t2 = sim.velocities()[:, 0].mean(), sim.time
+    decel = (v1 - v2) / (t2 - t1)
+    assert v2 > 0.2  # still sliding
+    # only the bottom layer of nodes touches the floor, so the friction force is the
+    # Coulomb one: deceleration mu g
+    assert decel == pytest.approx(mu_f * g, rel=0.1)
+
+
+def test_sphere_collider_stops_a_falling_block_and_moving_collider_drags():
+    cfg = MPMConfig(dim=2, n_grid=64, dt=2e-4)
+    b = ParticleBuilder(2, cfg.dx)
+    b.add(Box((0.45, 0.52), (0.55, 0.6)), material("plasticine"))
+    ball = Collider("sphere", (0.5, 0.4), radius=0.1, mode="sticky")
+    sim = MPM(cfg, b.build(), [ball])
+    sim.advance(0.3)
+    dist = np.linalg.norm(sim.positions() - np.array([0.5, 0.4]), axis=1)
+    assert dist.min() > 0.1 - 1.5 * cfg.dx  # rests on the ball, at most ~1 cell inside
+    assert abs(sim.velocities()[:, 1].mean()) < 0.05  # free fall would be 2.9 m/s
+    # a sticky box moving at 0.4 m/s to the right carries the block resting on it
+    cfg = MPMConfig(dim=2, n_grid=64, gravity=(0.0, 0.0), dt=2e-4)
+    b = ParticleBuilder(2, cfg.dx)
+    b.add(Box((0.2, 0.4), (0.3, 0.5)), material("jelly"))
+    pusher = Collider("box", (0.25, 0.45), half_extent=(0.1, 0.1), velocity=(0.4, 0.0),
+                      mode="sticky")
+    sim = MPM(cfg, b.build(), [pusher])
+    sim.advance(0.2)
+    np.testing.assert_allclose(sim.velocities().mean(axis=0), [0.4, 0.0], atol=0.02)
+
+
+def test_guard_names_step_time_and_particle():
+    cfg = MPMConfig(dim=2, n_grid=32, dt=1e-3)
+    b = ParticleBuilder(2, cfg.dx)
+    b.add(Box((0.3, 0.3), (0.4, 0.4)), material("jelly"), velocity=(0.0, 150.0))
+    lone = b.add_points(np.array([[0.7, 0.3]]), 1e-4, material("jelly"), velocity=(0.0, 400.0))
+    parts = b.build()
+    sim = MPM(cfg, parts)
+    # the lone particle moves 0.4 m per step and leaves at step 1; the block (0.15 m per
+    # step) would leave at step 3
+    with pytest.raises(SimulationDiverged, match=f"particle {parts.n - 1} left the grid") as err:
+        sim.advance(0.05)
+    assert lone == 1 and err.value.index == (parts.n - 1,)
+    assert err.value.step == 1 and err.value.time == pytest.approx(2e-3)
+    parts.velocity[:] = 0.0
+    sim = MPM(cfg, parts)
+    sim.advance(0.005)
+    v = sim.v.to_numpy()
+    v[-1] = np.nan  # as a blown-up stress would leave it
+    sim.v.from_numpy(v)
+    with pytest.raises(SimulationDiverged,
+                       match=f"particle {parts.n - 1} non-finite position at step 5 "):
+        sim.advance(0.01)
+
+
+def test_cfl_time_step_and_substeps_per_frame():
+    mat = material("jelly")
+    cfg, parts = block(2, mat, (0.3, 0.3), (0.4, 0.4), velocity=(2.0, 0.0), cfl=0.5,
+                       dt_max=1.0)
+    sim = MPM(cfg, parts)
+    expect = 0.5 * cfg.dx / (mat.wave_speed + 2.0)
+    assert mat.wave_speed == pytest.approx(math.sqrt((mat.packed()[1] + 2 * mat.packed()[0])
+                                                     / 1000.0))
+    assert sim.dt == pytest.approx(expect)
+    sim.advance(0.01)
+    n = math.ceil(0.01 / expect)
+    assert sim.step_count == n and sim.dt == pytest.approx(0.01 / n) and sim.time == 0.01
+    capped = MPM(MPMConfig(dim=2, n_grid=32, dt_max=1e-5), parts)
+    assert capped.dt == 1e-5
+
+
+def test_bad_setups_fail_before_allocation():
+    cfg, parts = block(2, material("jelly"), (0.3, 0.3), (0.4, 0.4))
+    with pytest.raises(ValueError, match="above the limit"):
+        MPM(MPMConfig(dim=2, n_grid=32, max_memory_bytes=1000), parts)
+    inside_wall = Particles(np.array([[0.01, 0.5]]), 0.0, 1e-4, 0, 0, [material("jelly")])
+    with pytest.raises(ValueError, match="particle 0 .* outside the free domain"):
+        MPM(cfg, inside_wall)
+    with pytest.raises(ValueError, match="config.dim is 3"):
+        MPM(MPMConfig(dim=3, n_grid=16), parts)
+    with pytest.raises(ValueError, match="wall_mode 'glue'"):
+        MPMConfig(wall_mode="glue")
+    with pytest.raises(ValueError, match="n_grid must be"):
+        MPMConfig(n_grid=4)
+    with pytest.raises(ValueError, match="is 3D, the scene is 2D"):
+        ParticleBuilder(2, 0.1).add(Box((0, 0, 0), (1, 1, 1)), material("jelly"))
+    with pytest.raises(ValueError, match="ppc must be a positive number"):
+        ParticleBuilder(2, 0.1).add(Sphere((0.5, 0.5), 0.1), material("jelly"), ppc=0)
