@@ -21,10 +21,10 @@ from simkit.simulators.mpm.seeding import Box, Cylinder, ParticleBuilder, Sphere
 __all__ = ["COMMON", "SCENES", "Scene", "BuiltScene", "build_scene"]
 
 #: Parameters every scene takes. ``ppc = 0`` means 4 particles per cell in 2D and 8
-#: in 3D; ``dt = 0`` the CFL rule; ``floor_friction < 0`` the wall friction.
+#: in 3D; ``fixed_dt = 0`` the CFL rule (else a fixed step in s); ``floor_friction < 0`` the wall friction.
 COMMON: dict[str, Any] = {
     "dim": 2, "n_grid": 64, "domain": 1.0, "ppc": 0.0, "jitter": 0.0, "cfl": 0.4,
-    "dt_max": 1e-3, "dt": 0.0, "wall_mode": "separate", "wall_friction": 0.0,
+    "dt_max": 1e-3, "fixed_dt": 0.0, "wall_mode": "separate", "wall_friction": 0.0,
     "floor_friction": -1.0, "store_F": False, "store_C": False, "store_plastic": False,
     "store_stress": False,
 }
@@ -93,7 +93,7 @@ def _resolve(scene: Scene, params: dict[str, Any]) -> tuple[dict[str, Any], dict
 
 def _config(p: dict[str, Any], **extra: Any) -> MPMConfig:
     return MPMConfig(dim=p["dim"], n_grid=int(p["n_grid"]), domain=float(p["domain"]),
-                     cfl=float(p["cfl"]), dt_max=float(p["dt_max"]), dt=float(p["dt"]) or None,
+                     cfl=float(p["cfl"]), dt_max=float(p["dt_max"]), dt=float(p["fixed_dt"]) or None,
                      wall_mode=p["wall_mode"], wall_friction=float(p["wall_friction"]),
                      floor_friction=float(p["floor_friction"]), **extra)
 
@@ -266,7 +266,7 @@ def _mpm99(p, rng, config, b):
         raise ValueError("mpm scene 'mpm99' is 2D with an integer quality >= 1")
     n_grid = 128 * q
     dx = 1.0 / n_grid
-    p.update(n_grid=n_grid, dt=1e-4 / q, wall_mode="separate", wall_friction=0.0,
+    p.update(n_grid=n_grid, fixed_dt=1e-4 / q, wall_mode="separate", wall_friction=0.0,
              floor_friction=0.0, domain=1.0)
     p["_config"] = MPMConfig(dim=2, n_grid=n_grid, domain=1.0, gravity=(0.0, -50.0),
                              dt=1e-4 / q, wall_cells=3)
