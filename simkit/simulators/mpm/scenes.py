@@ -21,7 +21,8 @@ from simkit.simulators.mpm.seeding import Box, Cylinder, ParticleBuilder, Sphere
 __all__ = ["COMMON", "SCENES", "Scene", "BuiltScene", "build_scene"]
 
 #: Parameters every scene takes. ``ppc = 0`` means 4 particles per cell in 2D and 8
-#: in 3D; ``fixed_dt = 0`` the CFL rule (else a fixed step in s); ``floor_friction < 0`` the wall friction.
+#: in 3D; ``fixed_dt = 0`` the CFL rule (else a fixed step in s); ``floor_friction < 0``
+#: the wall friction.
 COMMON: dict[str, Any] = {
     "dim": 2, "n_grid": 64, "domain": 1.0, "ppc": 0.0, "jitter": 0.0, "cfl": 0.4,
     "dt_max": 1e-3, "fixed_dt": 0.0, "wall_mode": "separate", "wall_friction": 0.0,
@@ -93,7 +94,8 @@ def _resolve(scene: Scene, params: dict[str, Any]) -> tuple[dict[str, Any], dict
 
 def _config(p: dict[str, Any], **extra: Any) -> MPMConfig:
     return MPMConfig(dim=p["dim"], n_grid=int(p["n_grid"]), domain=float(p["domain"]),
-                     cfl=float(p["cfl"]), dt_max=float(p["dt_max"]), dt=float(p["fixed_dt"]) or None,
+                     cfl=float(p["cfl"]), dt_max=float(p["dt_max"]),
+                     dt=float(p["fixed_dt"]) or None,
                      wall_mode=p["wall_mode"], wall_friction=float(p["wall_friction"]),
                      floor_friction=float(p["floor_friction"]), **extra)
 
