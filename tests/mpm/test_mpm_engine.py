@@ -195,3 +195,65 @@ def test_bad_setups_fail_before_allocation():
         ParticleBuilder(2, 0.1).add(Box((0, 0, 0), (1, 1, 1)), material("jelly"))
     with pytest.raises(ValueError, match="ppc must be a positive number"):
         ParticleBuilder(2, 0.1).add(Sphere((0.5, 0.5), 0.1), material("jelly"), ppc=0)
+
+
+def test_elastic_p_wave_speed():
+    """A plate 0.2 m long and 0.8 m wide, pre-strained along x and released.
+
+    Its centre strip is laterally confined by the plate's own inertia until the
+    release wave from the free top and bottom arrives, so it rings at the p-wave
+    speed: the momentum of its right half changes sign after T / 2 = L / c_p.
+    """
+    mat = material("jelly")
+    c_p, L = mat.wave_speed, 0.2
+    cfg = MPMConfig(dim=2, n_grid=128, gravity=(0.0, 0.0), cfl=0.3)
+    b = ParticleBuilder(2, cfg.dx)
+    b.add(Box((0.5 - L / 2, 0.1), (0.5 + L / 2, 0.9)), mat)
+    parts = b.build()
+    sim = MPM(cfg, parts)
+    F = sim.F.to_numpy()
+    F[:, 0, 0] = 0.999
+    sim.F.from_numpy(F)
+    m = sim.masses()
+    strip = (np.abs(parts.position[:, 1] - 0.5) < 0.1) & (parts.position[:, 0] > 0.5)
+    times, momentum = [0.0], [0.0]
+    for k in range(1, 41):
+        sim.advance(k * 1e-3)
+        times.append(sim.time)
+        momentum.append((m[strip] * sim.velocities()[strip, 0]).sum())
+    p = np.array(momentum)
+    i = next(i for i in range(2, len(p) - 1) if p[i] > 0 >= p[i + 1])
+    t_half = times[i] + p[i] * (times[i + 1] - times[i]) / (p[i] - p[i + 1])
+    assert L / t_half == pytest.approx(c_p, rel=0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known shortfall: pressures 10 cm and deeper are about "
+                   "11% below rho g depth (issue 3 asks for 5%); cause not found yet")
+def test_weakly_compressible_column_reaches_hydrostatic_pressure():
+    """Time-averaged pressure at each depth equals rho g depth (5% of the bottom value).
+
+    The column drops by part of a cell into the wall layer at the start and rings
+    (acoustically and by sloshing) for a long time; the time average over the ringing
+    is what momentum balance fixes.
+    """
+    rho, g, H = 1000.0, 9.81, 0.3
+    cfg = MPMConfig(dim=2, n_grid=64)
+    lo, hi = cfg.wall_cells * cfg.dx, cfg.domain - cfg.wall_cells * cfg.dx
+    b = ParticleBuilder(2, cfg.dx)
+    b.add(Box((lo, lo), (hi, lo + H)), material("water", viscosity=1.0))
+    parts = b.build()
+    sim = MPM(cfg, parts)
+    sim.advance(0.2)
+    samples = []
+    for k in range(1, 81):
+        sim.advance(0.2 + k * 5e-3)
+        samples.append(-np.trace(sim.cauchy_stress(), axis1=1, axis2=2) / 2)
+    p = np.mean(samples, axis=0)
+    top = parts.position[:, 1].max() + cfg.dx / 4  # lattice: half a spacing above the last
+    depth = top - parts.position[:, 1]  # by initial position (Lagrangian label)
+    bins = np.linspace(0.2 * H, H, 9)
+    which = np.digitize(depth, bins)
+    for k in range(1, len(bins)):
+        sel = which == k
+        assert p[sel].mean() == pytest.approx(rho * g * depth[sel].mean(), abs=0.05 * rho * g * H)
