@@ -45,6 +45,14 @@ class RuntimeInfo:
 
 
 _current: RuntimeInfo | None = None
+_program: object | None = None  # Taichi's program object of _current
+
+
+def taichi_program() -> object | None:
+    """Taichi's current program object; a new one after every ``ti.init``/``ti.reset``."""
+    import taichi as ti
+
+    return ti.lang.impl.get_runtime().prog
 # Taichi's internal names for the backends users know by other names.
 _ARCH_NAMES = {"x64": "cpu", "arm64": "cpu", "cuda": "cuda", "vulkan": "vulkan", "metal": "metal"}
 
@@ -92,7 +100,7 @@ def init(
     >>> info.arch  # doctest: +SKIP
     'cpu'
     """
-    global _current
+    global _current, _program
     if arch not in _ARCHES:
         raise ValueError(f"arch must be one of {list(_ARCHES)}, got {arch!r}")
     if precision not in _PRECISIONS:
@@ -109,7 +117,7 @@ def init(
         _current.seed,
         _current.cpu_threads,
         _current.debug,
-    ) == wanted:
+    ) == wanted and taichi_program() is _program:  # not re-initialised behind our back
         return _current
 
     import taichi as ti  # imported here so that `import simkit` stays light
@@ -152,4 +160,5 @@ def init(
         debug=debug,
         taichi_version=".".join(str(v) for v in ti.__version__),
     )
+    _program = taichi_program()
     return _current

@@ -57,3 +57,13 @@ def test_missing_gpu_is_an_error_not_a_silent_fallback():
     with pytest.raises(RuntimeError, match="arch='cuda' was requested but Taichi finds no cuda"):
         simkit.init(arch="cuda")
     assert simkit.init(arch="auto").arch == "cpu"
+
+
+def test_init_notices_a_taichi_reinitialised_behind_its_back():
+    import taichi as ti
+
+    info = simkit.init(arch="cpu", precision="f32")
+    ti.init(arch=ti.cpu)  # e.g. a third-party script
+    again = simkit.init(arch="cpu", precision="f32")
+    assert again is not info and again.precision == "f32"
+    assert simkit.init(arch="cpu", precision="f32") is again

@@ -26,6 +26,7 @@ import numpy as np
 import taichi as ti
 
 from simkit.errors import SimulationDiverged
+from simkit.runtime import taichi_program
 from simkit.simulators.mpm.colliders import (
     MODES,
     SHAPES,
@@ -236,113 +237,132 @@ def _vec_at(arr: ti.template(), r, start: ti.template(), d: ti.template()):
     return out
 
 
-_GRIDS: dict[tuple[int, int], tuple[object, object]] = {}
-_grids_runtime: list[object] = [None]
+class _GridKernels:
+    """The grid of one size and the substep kernel bound to it, for one Taichi program.
 
+    The kernel closes over the grid fields, so each Taichi program (a new one after
+    every ``ti.init``) gets its own kernel object and fields, and nothing compiled for
+    an earlier program is reused.
+    """
 
-def _shared_grid(dim: int, n_grid: int) -> tuple[object, object]:
-    """``(grid_v, grid_m)`` fields of one grid size, shared within a Taichi runtime."""
-    from simkit.runtime import current_runtime
+    def __init__(self, d: int, n_grid: int) -> None:
+        self.grid_v = grid_v = ti.Vector.field(d, float, (n_grid,) * d)
+        self.grid_m = grid_m = ti.field(float, (n_grid,) * d)
 
-    rt = current_runtime()
-    if _grids_runtime[0] is not rt:  # simkit.init started a new runtime: old fields are gone
-        _GRIDS.clear()
-        _grids_runtime[0] = rt
-    key = (dim, n_grid)
-    if key not in _GRIDS:
-        _GRIDS[key] = (ti.Vector.field(dim, float, (n_grid,) * dim),
-                       ti.field(float, (n_grid,) * dim))
-    return _GRIDS[key]
-
-
-@ti.kernel
-def _substep(x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(),
-             F: ti.types.ndarray(), plastic: ti.types.ndarray(), vol: ti.types.ndarray(),
-             row: ti.types.ndarray(), grid_v: ti.template(), grid_m: ti.template(),
-             mat_code: ti.types.ndarray(), mat: ti.types.ndarray(), col_i: ti.types.ndarray(),
-             col_f: ti.types.ndarray(), n_col: ti.i32, walls: ti.types.ndarray(),
-             consts: ti.types.ndarray(), guard: ti.types.ndarray(), dt: float, t: float,
-             step: ti.i64, d: ti.template()):
-    inv_dx = consts[2]
-    lo, hi = consts[3], consts[4]
-    dx = 1.0 / inv_dx
-    for node in ti.grouped(grid_m):
-        grid_v[node] = ti.Vector.zero(float, d)
-        grid_m[node] = 0.0
-    ident = ti.Matrix.identity(float, d)
-    for p in range(x.shape[0]):
-        if _usable(x[p], lo, hi):
-            base, fx, w = _weights(x[p], inv_dx)
-            r = row[p]
-            Cp = C[p]
-            par = ti.Vector.zero(float, N_PAR)
-            for i in ti.static(range(N_PAR)):
-                par[i] = mat[r, 3 + i]
-            Fn, pn, tau = constitutive(mat_code[r], (ident + dt * Cp) @ F[p], plastic[p],
-                                       mat[r, 0], mat[r, 1], par, Cp, dt)
-            F[p] = Fn
-            plastic[p] = pn
-            mass = vol[p] * mat[r, 2]
-            affine = (-dt * vol[p] * 4 * inv_dx * inv_dx) * tau + mass * Cp
-            momentum = mass * v[p]
-            for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
-                dpos = (offset - fx) * dx
-                weight = 1.0
-                for i in ti.static(range(d)):
-                    weight *= w[offset[i]][i]
-                grid_v[base + offset] += weight * (momentum + affine @ dpos)
-                grid_m[base + offset] += weight * mass
-    g = ti.Vector.zero(float, d)
-    for i in ti.static(range(d)):
-        g[i] = consts[7 + i]
-    wall_lo, wall_hi = consts[5], consts[6]
-    for node in ti.grouped(grid_m):
-        m = grid_m[node]
-        if m > 0:
-            vel = grid_v[node] / m + dt * g
-            pos = node * dx
-            for i in ti.static(range(d)):  # box walls, axis-aligned: no distance function
-                n = ti.Vector.unit(d, i, float)
-                if pos[i] < wall_lo:
-                    vel = project_velocity(vel, ti.Vector.zero(float, d), n,
-                                           ti.cast(walls[2 * i, 0], ti.i32), walls[2 * i, 1])
-                if pos[i] > wall_hi:
-                    vel = project_velocity(vel, ti.Vector.zero(float, d), -n,
-                                           ti.cast(walls[2 * i + 1, 0], ti.i32),
-                                           walls[2 * i + 1, 1])
-            for c in range(n_col):
-                vc = _vec_at(col_f, c, 2 + 2 * d, d)
-                center = _vec_at(col_f, c, 2, d) + (t + dt) * vc
-                phi, n = signed_distance(col_i[c, 0], pos, center, _vec_at(col_f, c, 2 + d, d),
-                                         col_f[c, 1])
-                if phi < 0:
-                    vel = project_velocity(vel, vc, n, col_i[c, 1], col_f[c, 0])
-            grid_v[node] = vel
-    for p in range(x.shape[0]):
-        x_new = x[p]
-        if _usable(x_new, lo, hi):
-            base, fx, w = _weights(x_new, inv_dx)
-            new_v = ti.Vector.zero(float, d)
-            new_C = ti.Matrix.zero(float, d, d)
-            for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
-                dpos = offset - fx
-                weight = 1.0
-                for i in ti.static(range(d)):
-                    weight *= w[offset[i]][i]
-                g_v = grid_v[base + offset]
-                new_v += weight * g_v
-                new_C += (4 * inv_dx * weight) * g_v.outer_product(dpos)
-            v[p] = new_v
-            C[p] = new_C
-            x_new += dt * new_v
-            x[p] = x_new
-        if not _usable(x_new, lo, hi):  # also catches particles made bad outside the kernel
-            reason = 1
+        @ti.kernel
+        def substep(x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(),
+                    F: ti.types.ndarray(), plastic: ti.types.ndarray(),
+                    vol: ti.types.ndarray(), row: ti.types.ndarray(),
+                    mat_code: ti.types.ndarray(), mat: ti.types.ndarray(),
+                    col_i: ti.types.ndarray(), col_f: ti.types.ndarray(), n_col: ti.i32,
+                    walls: ti.types.ndarray(), consts: ti.types.ndarray(),
+                    guard: ti.types.ndarray(), dt: float, t: float, step: ti.i64):
+            inv_dx = consts[2]
+            lo, hi = consts[3], consts[4]
+            dx = 1.0 / inv_dx
+            for node in ti.grouped(grid_m):
+                grid_v[node] = ti.Vector.zero(float, d)
+                grid_m[node] = 0.0
+            ident = ti.Matrix.identity(float, d)
+            for p in range(x.shape[0]):
+                if _usable(x[p], lo, hi):
+                    base, fx, w = _weights(x[p], inv_dx)
+                    r = row[p]
+                    Cp = C[p]
+                    par = ti.Vector.zero(float, N_PAR)
+                    for i in ti.static(range(N_PAR)):
+                        par[i] = mat[r, 3 + i]
+                    Fn, pn, tau = constitutive(mat_code[r], (ident + dt * Cp) @ F[p], plastic[p],
+                                               mat[r, 0], mat[r, 1], par, Cp, dt)
+                    F[p] = Fn
+                    plastic[p] = pn
+                    mass = vol[p] * mat[r, 2]
+                    affine = (-dt * vol[p] * 4 * inv_dx * inv_dx) * tau + mass * Cp
+                    momentum = mass * v[p]
+                    for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
+                        dpos = (offset - fx) * dx
+                        weight = 1.0
+                        for i in ti.static(range(d)):
+                            weight *= w[offset[i]][i]
+                        grid_v[base + offset] += weight * (momentum + affine @ dpos)
+                        grid_m[base + offset] += weight * mass
+            g = ti.Vector.zero(float, d)
             for i in ti.static(range(d)):
-                if not (ti.abs(x_new[i]) < 1e30):
-                    reason = 0
-            key = (ti.cast(step, ti.i64) * x.shape[0] + p) * 2 + reason
-            ti.atomic_min(guard[0], key)
+                g[i] = consts[7 + i]
+            wall_lo, wall_hi = consts[5], consts[6]
+            for node in ti.grouped(grid_m):
+                m = grid_m[node]
+                if m > 0:
+                    vel = grid_v[node] / m + dt * g
+                    pos = node * dx
+                    for i in ti.static(range(d)):  # box walls, axis-aligned: no distance function
+                        n = ti.Vector.unit(d, i, float)
+                        if pos[i] < wall_lo:
+                            vel = project_velocity(vel, ti.Vector.zero(float, d), n,
+                                                   ti.cast(walls[2 * i, 0], ti.i32),
+                                                   walls[2 * i, 1])
+                        if pos[i] > wall_hi:
+                            vel = project_velocity(vel, ti.Vector.zero(float, d), -n,
+                                                   ti.cast(walls[2 * i + 1, 0], ti.i32),
+                                                   walls[2 * i + 1, 1])
+                    for c in range(n_col):
+                        vc = _vec_at(col_f, c, 2 + 2 * d, d)
+                        center = _vec_at(col_f, c, 2, d) + (t + dt) * vc
+                        phi, n = signed_distance(col_i[c, 0], pos, center,
+                                                 _vec_at(col_f, c, 2 + d, d), col_f[c, 1])
+                        if phi < 0:
+                            vel = project_velocity(vel, vc, n, col_i[c, 1], col_f[c, 0])
+                    grid_v[node] = vel
+            for p in range(x.shape[0]):
+                x_new = x[p]
+                if _usable(x_new, lo, hi):
+                    base, fx, w = _weights(x_new, inv_dx)
+                    new_v = ti.Vector.zero(float, d)
+                    new_C = ti.Matrix.zero(float, d, d)
+                    for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
+                        dpos = offset - fx
+                        weight = 1.0
+                        for i in ti.static(range(d)):
+                            weight *= w[offset[i]][i]
+                        g_v = grid_v[base + offset]
+                        new_v += weight * g_v
+                        new_C += (4 * inv_dx * weight) * g_v.outer_product(dpos)
+                    v[p] = new_v
+                    C[p] = new_C
+                    x_new += dt * new_v
+                    x[p] = x_new
+                if not _usable(x_new, lo, hi):  # also catches particles made bad outside the kernel
+                    reason = 1
+                    for i in ti.static(range(d)):
+                        if not (ti.abs(x_new[i]) < 1e30):
+                            reason = 0
+                    key = (ti.cast(step, ti.i64) * x.shape[0] + p) * 2 + reason
+                    ti.atomic_min(guard[0], key)
+
+        @ti.kernel
+        def grid_mass() -> float:
+            out = 0.0
+            for node in ti.grouped(grid_m):
+                out += grid_m[node]
+            return out
+
+        self.substep, self.grid_mass = substep, grid_mass
+
+
+_GRID_KERNELS: dict[tuple[int, int], _GridKernels] = {}
+_grids_program: list[object] = [None]
+
+
+def _grid_kernels(dim: int, n_grid: int) -> _GridKernels:
+    """Grid and kernels of one size, shared by the simulations of one Taichi program."""
+    program = taichi_program()
+    if _grids_program[0] is not program:  # Taichi was re-initialised: old fields are gone
+        _GRID_KERNELS.clear()
+        _grids_program[0] = program
+    key = (dim, n_grid)
+    if key not in _GRID_KERNELS:
+        _GRID_KERNELS[key] = _GridKernels(dim, n_grid)
+    return _GRID_KERNELS[key]
 
 
 @ti.kernel
@@ -350,14 +370,6 @@ def _max_speed(v: ti.types.ndarray()) -> float:
     out = 0.0
     for p in range(v.shape[0]):
         ti.atomic_max(out, v[p].norm())
-    return out
-
-
-@ti.kernel
-def _total(a: ti.template()) -> float:
-    out = 0.0
-    for node in ti.grouped(a):
-        out += a[node]
     return out
 
 
@@ -446,6 +458,10 @@ class MPM:
     # ------------------------------------------------------------------ setup
     def _allocate(self, particles: Particles) -> None:
         d, n, f = self.dim, particles.n, self._np_float
+        # Fields before ndarrays: with Taichi 1.7.4, fields first materialised after
+        # ndarrays in a program that follows a second ti.init corrupt those ndarrays
+        # (wrong results, then a segmentation fault); see test_reinitialised_taichi.
+        self._kernels = _grid_kernels(d, self.config.n_grid)
 
         def array(values, dtype=f, shape=()):
             values = np.ascontiguousarray(values, dtype=dtype)
@@ -465,7 +481,6 @@ class MPM:
                                        for m in self.materials])[particles.material_row])
         self.vol = array(particles.volume)
         self.row = array(particles.material_row, np.int32)
-        self.grid_v, self.grid_m = _shared_grid(d, self.config.n_grid)
         self.mat_code = array([m.code for m in self.materials], np.int32)
         self.mat = array([[m.packed()[0], m.packed()[1], m.density, *m.packed()[2]]
                           for m in self.materials])
@@ -520,10 +535,10 @@ class MPM:
         self.step_count += 1
 
     def _launch(self, dt: float) -> None:
-        _substep(self.x, self.v, self.C, self.F, self.plastic, self.vol, self.row, self.grid_v,
-                 self.grid_m, self.mat_code, self.mat, self.col_i, self.col_f,
-                 len(self.colliders), self.walls, self.consts, self.guard, dt, self.time,
-                 self.step_count, self.dim)
+        self._kernels.substep(self.x, self.v, self.C, self.F, self.plastic, self.vol,
+                              self.row, self.mat_code, self.mat, self.col_i, self.col_f,
+                              len(self.colliders), self.walls, self.consts, self.guard, dt,
+                              self.time, self.step_count)
 
     def advance(self, t_end: float) -> None:
         """Step to ``t_end`` (s): the CFL step, shortened evenly to land on ``t_end``.
@@ -574,7 +589,7 @@ class MPM:
 
     def grid_mass(self) -> float:
         """Total mass on the grid after this simulation's last particle-to-grid transfer (kg)."""
-        return float(_total(self.grid_m))
+        return float(self._kernels.grid_mass())
 
     def momentum(self) -> np.ndarray:
         """(d,) total linear momentum of the particles, kg m/s."""

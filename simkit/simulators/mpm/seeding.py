@@ -1,8 +1,10 @@
 """Seeding particles into shapes at a chosen number of particles per cell.
 
-Particles sit on a lattice of spacing ``s = dx / ppc^(1/d)`` (optionally jittered by
-up to ``jitter * s / 2`` per axis), each carrying the volume ``s^d``, so a shape's
-particles add up to its volume to within the lattice resolution.
+Particles sit on a lattice of spacing about ``s = dx / ppc^(1/d)`` over the shape's
+bounding box (stretched per axis so that a whole number of cells fits it), optionally
+jittered by up to ``jitter * s / 2`` per axis; each carries the volume of its lattice
+cell, so a box's particles add up to its volume exactly and other shapes' to within
+the lattice resolution.
 """
 
 import math
@@ -71,14 +73,18 @@ class Cylinder:
 Shape = Box | Sphere | Cylinder
 
 
-def lattice(lo: np.ndarray, hi: np.ndarray, spacing: float) -> np.ndarray:
-    """Lattice points at cell centres of spacing ``spacing`` covering ``[lo, hi]``, (n, d)."""
-    axes = []
+def lattice(lo: np.ndarray, hi: np.ndarray, spacing: float) -> tuple[np.ndarray, float]:
+    """Cell centres of a lattice of about ``spacing`` covering ``[lo, hi]``.
+
+    Returns the points ``(n, d)`` and the volume of one lattice cell.
+    """
+    axes, volume = [], 1.0
     for a, b in zip(lo, hi, strict=True):
         n = max(1, int(round((b - a) / spacing)))
         axes.append(a + (np.arange(n) + 0.5) * (b - a) / n)
+        volume *= (b - a) / n
     grids = np.meshgrid(*axes, indexing="ij")
-    return np.stack([g.ravel() for g in grids], axis=1)
+    return np.stack([g.ravel() for g in grids], axis=1), volume
 
 
 class ParticleBuilder:
@@ -120,13 +126,13 @@ class ParticleBuilder:
         if len(lo) != self.dim:
             raise ValueError(f"shape {shape} is {len(lo)}D, the scene is {self.dim}D")
         spacing = self.dx / ppc ** (1 / self.dim)
-        pts = lattice(lo, hi, spacing)
+        pts, volume = lattice(lo, hi, spacing)
         if jitter:
             pts = pts + self.rng.uniform(-0.5, 0.5, pts.shape) * jitter * spacing
         pts = pts[shape.contains(pts)]
         if len(pts) == 0:
             raise ValueError(f"shape {shape} holds no particle at ppc={ppc}")
-        return self.add_points(pts, spacing**self.dim, mat, velocity=velocity)
+        return self.add_points(pts, volume, mat, velocity=velocity)
 
     def add_points(self, points: np.ndarray, volume: float | np.ndarray, mat: Material, *,
                    velocity: tuple[float, ...] | None = None) -> int:
