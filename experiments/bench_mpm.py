@@ -140,7 +140,7 @@ def run(repeats: int, substeps: int) -> dict:
                      "baseline": b, "ours": o, "ratio": o / b if b else None,
                      "baseline_all": b_rates, "ours_all": o_rates})
     return {"machine": machine(), "arch": "cpu (x64)", "precision": "f32",
-            "taichi": ti.__version__, "repeats": repeats,
+            "taichi": ".".join(str(v) for v in ti.__version__), "repeats": repeats,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
 
 

