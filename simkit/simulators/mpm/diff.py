@@ -24,7 +24,7 @@ import numpy as np
 import taichi as ti
 
 from simkit.simulators.mpm.colliders import MODES
-from simkit.simulators.mpm.engine import MPMConfig, Particles
+from simkit.simulators.mpm.engine import MPMConfig, Particles, gather, scatter, weights
 
 __all__ = ["DiffMPM"]
 
@@ -124,22 +124,14 @@ class DiffMPM:
             E, nu = self.E[None], self.nu[None]
             mu, lam = E / (2 * (1 + nu)), E * nu / ((1 + nu) * (1 - 2 * nu))
             ident = ti.Matrix.identity(float, d)
-            Xp = self.x[s, p] * inv_dx
-            base = ti.cast(Xp - 0.5, ti.i32)
-            fx = Xp - base
-            w = [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
+            base, fx, w = weights(self.x[s, p], inv_dx)
             F = (ident + dt * self.C[s, p]) @ self.F[s, p]
             self.F[s + 1, p] = F
             J = F.determinant()
             tau = mu * (F @ F.transpose() - ident) + lam * ti.log(J) * ident
             affine = (-dt * vol * 4 * inv_dx * inv_dx) * tau + mass * self.C[s, p]
-            for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
-                dpos = (offset - fx) * dx
-                weight = 1.0
-                for i in ti.static(range(d)):
-                    weight *= w[offset[i]][i]
-                self.grid_v_in[base + offset] += weight * (mass * self.v[s, p] + affine @ dpos)
-                self.grid_m[base + offset] += weight * mass
+            scatter(self.grid_v_in, self.grid_m, base, fx, w, dx, mass, mass * self.v[s, p],
+                    affine)
 
     @ti.kernel
     def _grid_op(self):
@@ -165,23 +157,10 @@ class DiffMPM:
 
     @ti.kernel
     def _g2p(self, s: ti.i32):
-        d = ti.static(self.dim)
         dt, inv_dx = ti.static(self.dt, 1.0 / self.dx)
         for p in range(self.n):
-            Xp = self.x[s, p] * inv_dx
-            base = ti.cast(Xp - 0.5, ti.i32)
-            fx = Xp - base
-            w = [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
-            new_v = ti.Vector.zero(float, d)
-            new_C = ti.Matrix.zero(float, d, d)
-            for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
-                dpos = offset - fx
-                weight = 1.0
-                for i in ti.static(range(d)):
-                    weight *= w[offset[i]][i]
-                g_v = self.grid_v_out[base + offset]
-                new_v += weight * g_v
-                new_C += (4 * inv_dx * weight) * g_v.outer_product(dpos)
+            base, fx, w = weights(self.x[s, p], inv_dx)
+            new_v, new_C = gather(self.grid_v_out, base, fx, w, inv_dx)
             self.v[s + 1, p] = new_v
             self.C[s + 1, p] = new_C
             self.x[s + 1, p] = self.x[s, p] + dt * new_v

@@ -211,12 +211,41 @@ def _fp_bytes() -> int:
 
 
 @ti.func
-def _weights(pos, inv_dx):
+def weights(pos, inv_dx):
     Xp = pos * inv_dx
     base = ti.cast(Xp - 0.5, ti.i32)
     fx = Xp - base
     w = [0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1.0) ** 2, 0.5 * (fx - 0.5) ** 2]
     return base, fx, w
+
+
+@ti.func
+def gather(grid_v: ti.template(), base, fx, w, inv_dx):
+    """Grid-to-particle APIC transfer: velocity ``(d,)`` and affine matrix ``C (d, d)``."""
+    d = ti.static(fx.n)
+    new_v = ti.Vector.zero(float, d)
+    new_C = ti.Matrix.zero(float, d, d)
+    for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
+        weight = 1.0
+        for i in ti.static(range(d)):
+            weight *= w[offset[i]][i]
+        g_v = grid_v[base + offset]
+        new_v += weight * g_v
+        new_C += (4 * inv_dx * weight) * g_v.outer_product(offset - fx)
+    return new_v, new_C
+
+
+@ti.func
+def scatter(grid_v: ti.template(), grid_m: ti.template(), base, fx, w, dx, mass, momentum,
+            affine):
+    """Particle-to-grid MLS-MPM transfer of mass and ``momentum + affine (x_i - x_p)``."""
+    d = ti.static(fx.n)
+    for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
+        weight = 1.0
+        for i in ti.static(range(d)):
+            weight *= w[offset[i]][i]
+        grid_v[base + offset] += weight * (momentum + affine @ ((offset - fx) * dx))
+        grid_m[base + offset] += weight * mass
 
 
 @ti.func
@@ -266,7 +295,7 @@ class _GridKernels:
             ident = ti.Matrix.identity(float, d)
             for p in range(x.shape[0]):
                 if _usable(x[p], lo, hi):
-                    base, fx, w = _weights(x[p], inv_dx)
+                    base, fx, w = weights(x[p], inv_dx)
                     r = row[p]
                     Cp = C[p]
                     par = ti.Vector.zero(float, N_PAR)
@@ -278,14 +307,7 @@ class _GridKernels:
                     plastic[p] = pn
                     mass = vol[p] * mat[r, 2]
                     affine = (-dt * vol[p] * 4 * inv_dx * inv_dx) * tau + mass * Cp
-                    momentum = mass * v[p]
-                    for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
-                        dpos = (offset - fx) * dx
-                        weight = 1.0
-                        for i in ti.static(range(d)):
-                            weight *= w[offset[i]][i]
-                        grid_v[base + offset] += weight * (momentum + affine @ dpos)
-                        grid_m[base + offset] += weight * mass
+                    scatter(grid_v, grid_m, base, fx, w, dx, mass, mass * v[p], affine)
             g = ti.Vector.zero(float, d)
             for i in ti.static(range(d)):
                 g[i] = consts[7 + i]
@@ -316,17 +338,8 @@ class _GridKernels:
             for p in range(x.shape[0]):
                 x_new = x[p]
                 if _usable(x_new, lo, hi):
-                    base, fx, w = _weights(x_new, inv_dx)
-                    new_v = ti.Vector.zero(float, d)
-                    new_C = ti.Matrix.zero(float, d, d)
-                    for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
-                        dpos = offset - fx
-                        weight = 1.0
-                        for i in ti.static(range(d)):
-                            weight *= w[offset[i]][i]
-                        g_v = grid_v[base + offset]
-                        new_v += weight * g_v
-                        new_C += (4 * inv_dx * weight) * g_v.outer_product(dpos)
+                    base, fx, w = weights(x_new, inv_dx)
+                    new_v, new_C = gather(grid_v, base, fx, w, inv_dx)
                     v[p] = new_v
                     C[p] = new_C
                     x_new += dt * new_v
