@@ -1,9 +1,11 @@
-"""Colliders of the MPM grid: half-planes, spheres and boxes, static or moving.
+"""Colliders of the MPM grid: half-planes, spheres, boxes (static or moving) and SDFs.
 
 The box walls of :class:`~simkit.simulators.mpm.engine.MPMConfig` use the same
 velocity projection on an axis-aligned fast path.
 
-A collider is a solid described by a signed distance ``phi`` (negative inside). Each
+A collider is a solid described by a signed distance ``phi`` (negative inside): in
+closed form for planes, spheres and boxes, or any user function sampled once on the
+grid nodes (``shape="sdf"``; normals by central differences). Each
 substep, every grid node inside a solid (``phi < 0``) has its velocity relative to
 the solid projected: ``sticky`` sets it to zero, ``slip`` removes its normal part,
 ``separate`` removes only an approaching normal part and applies Coulomb friction
@@ -11,16 +13,18 @@ to the tangential part, ``|v_t| <- max(0, |v_t| + mu_f v_n)`` (``v_n < 0``).
 """
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import taichi as ti
 
-__all__ = ["Collider", "MODES", "SHAPES", "project_velocity", "signed_distance"]
+__all__ = ["Collider", "MODES", "SHAPES", "project_velocity", "signed_distance", "sample_sdf"]
 
 MODES = ("sticky", "slip", "separate")
-SHAPES = ("plane", "sphere", "box")
+SHAPES = ("plane", "sphere", "box", "sdf")
 STICKY, SLIP, SEPARATE = range(3)
-PLANE, SPHERE, BOX = range(3)
+PLANE, SPHERE, BOX, SDF = range(4)
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,13 @@ class Collider:
 
     Parameters
     ----------
-    shape : {"plane", "sphere", "box"}
+    shape : {"plane", "sphere", "box", "sdf"}
         ``plane``: the half-space behind ``normal`` through ``center``; ``sphere``:
-        a ball of ``radius``; ``box``: an axis-aligned box of ``half_extent``.
+        a ball of ``radius``; ``box``: an axis-aligned box of ``half_extent``;
+        ``sdf``: the region where ``sdf(x - center) < 0`` (static).
     center : tuple of float
-        A point of the plane, or the centre at ``t = 0`` (m).
+        A point of the plane, or the centre at ``t = 0`` (m); for ``sdf`` the origin
+        of the function's coordinates.
     normal : tuple of float, optional
         Plane normal, pointing out of the solid (normalised here).
     radius : float
@@ -45,6 +51,9 @@ class Collider:
     mode : {"sticky", "slip", "separate"}
     friction : float
         Coulomb coefficient for ``separate``.
+    sdf : callable, optional
+        For ``shape="sdf"``: ``(m, d)`` points (m) to ``(m,)`` signed distances (m),
+        negative inside; vectorised numpy.
     """
 
     shape: str
@@ -55,6 +64,7 @@ class Collider:
     velocity: tuple[float, ...] | None = None
     mode: str = "separate"
     friction: float = 0.0
+    sdf: Callable[[np.ndarray], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         d = len(self.center)
@@ -82,6 +92,13 @@ class Collider:
                              f"got {self.half_extent}")
         if self.velocity is not None and len(self.velocity) != d:
             raise ValueError(f"collider velocity must have {d} components, got {self.velocity}")
+        if self.shape == "sdf":
+            if not callable(self.sdf):
+                raise ValueError("an sdf collider needs sdf=<function of (m, d) points>")
+            if self.velocity is not None and any(self.velocity):
+                raise ValueError("sdf colliders are static: give no velocity")
+        elif self.sdf is not None:
+            raise ValueError(f"sdf= is for shape='sdf', not {self.shape!r}")
 
     @property
     def dim(self) -> int:
@@ -92,6 +109,40 @@ class Collider:
         zero = (0.0,) * self.dim
         b = self.normal if self.shape == "plane" else (self.half_extent or zero)
         return tuple(self.center), tuple(b), tuple(self.velocity or zero)
+
+
+def sample_sdf(colliders: Sequence[Collider], dim: int, n_grid: int, dx: float
+               ) -> np.ndarray | None:
+    """The union of the ``sdf`` colliders sampled on the grid nodes.
+
+    Returns ``(n_grid,) * dim + (dim + 2,)``: per node the distance (m), the outward
+    unit normal and the index in ``colliders`` of the nearest one; ``None`` if there
+    is no ``sdf`` collider.
+
+    Raises
+    ------
+    ValueError
+        A function returned the wrong shape or non-finite values.
+    """
+    which = [i for i, c in enumerate(colliders) if c.shape == "sdf"]
+    if not which:
+        return None
+    axes = [np.arange(n_grid) * dx] * dim
+    nodes = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, dim)
+    phis = []
+    for i in which:
+        phi = np.asarray(colliders[i].sdf(nodes - np.asarray(colliders[i].center)), float)
+        if phi.shape != (len(nodes),) or not np.all(np.isfinite(phi)):
+            raise ValueError(f"collider {i}: sdf must return {len(nodes)} finite distances for "
+                             f"points of shape {nodes.shape}, got shape {phi.shape}")
+        phis.append(phi.reshape((n_grid,) * dim))
+    phis = np.stack(phis)
+    nearest = np.argmin(phis, axis=0)
+    phi = np.take_along_axis(phis, nearest[None], axis=0)[0]
+    grad = np.stack(np.gradient(phi, dx), axis=-1)
+    normal = grad / np.maximum(np.linalg.norm(grad, axis=-1, keepdims=True), 1e-12)
+    index = np.asarray(which)[nearest]
+    return np.concatenate([phi[..., None], normal, index[..., None]], axis=-1)
 
 
 @ti.func

@@ -29,9 +29,11 @@ from simkit.errors import SimulationDiverged
 from simkit.runtime import taichi_program
 from simkit.simulators.mpm.colliders import (
     MODES,
+    SDF,
     SHAPES,
     Collider,
     project_velocity,
+    sample_sdf,
     signed_distance,
 )
 from simkit.simulators.mpm.materials import MODELS, N_PAR, Material, constitutive
@@ -285,7 +287,8 @@ class _GridKernels:
                     mat_code: ti.types.ndarray(), mat: ti.types.ndarray(),
                     col_i: ti.types.ndarray(), col_f: ti.types.ndarray(), n_col: ti.i32,
                     walls: ti.types.ndarray(), consts: ti.types.ndarray(),
-                    guard: ti.types.ndarray(), dt: float, t: float, step: ti.i64):
+                    sdf: ti.types.ndarray(), has_sdf: ti.i32, guard: ti.types.ndarray(),
+                    dt: float, t: float, step: ti.i64):
             inv_dx = consts[2]
             lo, hi = consts[3], consts[4]
             dx = 1.0 / inv_dx
@@ -328,12 +331,22 @@ class _GridKernels:
                                                    ti.cast(walls[2 * i + 1, 0], ti.i32),
                                                    walls[2 * i + 1, 1])
                     for c in range(n_col):
-                        vc = _vec_at(col_f, c, 2 + 2 * d, d)
-                        center = _vec_at(col_f, c, 2, d) + (t + dt) * vc
-                        phi, n = signed_distance(col_i[c, 0], pos, center,
-                                                 _vec_at(col_f, c, 2 + d, d), col_f[c, 1])
-                        if phi < 0:
-                            vel = project_velocity(vel, vc, n, col_i[c, 1], col_f[c, 0])
+                        if col_i[c, 0] != SDF:
+                            vc = _vec_at(col_f, c, 2 + 2 * d, d)
+                            center = _vec_at(col_f, c, 2, d) + (t + dt) * vc
+                            phi, n = signed_distance(col_i[c, 0], pos, center,
+                                                     _vec_at(col_f, c, 2 + d, d), col_f[c, 1])
+                            if phi < 0:
+                                vel = project_velocity(vel, vc, n, col_i[c, 1], col_f[c, 0])
+                    if has_sdf:
+                        rec = sdf[node]  # [phi, normal, collider index], sampled at setup
+                        if rec[0] < 0:
+                            n = ti.Vector.zero(float, d)
+                            for i in ti.static(range(d)):
+                                n[i] = rec[1 + i]
+                            c = ti.cast(rec[d + 1], ti.i32)
+                            vel = project_velocity(vel, ti.Vector.zero(float, d), n,
+                                                   col_i[c, 1], col_f[c, 0])
                     grid_v[node] = vel
             for p in range(x.shape[0]):
                 x_new = x[p]
@@ -503,6 +516,10 @@ class MPM:
                            np.int32)
         self.col_f = array([[c.friction, c.radius, *(v for vec in c.vectors() for v in vec)]
                             for c in cols])
+        sdf = sample_sdf(self.colliders, d, self.config.n_grid, self.dx)
+        self._has_sdf = int(sdf is not None)
+        # a one-node dummy when there is no sdf collider: the kernel never reads it
+        self.sdf = array(np.zeros((1,) * d + (d + 2,)) if sdf is None else sdf, shape=(d + 2,))
         mode = MODES.index(self.config.wall_mode)
         friction = [self.config.wall_friction] * (2 * d)
         if self.config.floor_friction is not None:
@@ -518,7 +535,7 @@ class MPM:
     def close(self) -> None:
         """Drop the Taichi arrays (the object is unusable afterwards)."""
         for name in ("x", "v", "F", "C", "plastic", "vol", "row", "grid_v", "grid_m",
-                     "mat_code", "mat", "col_i", "col_f", "walls", "guard", "consts"):
+                     "mat_code", "mat", "col_i", "col_f", "walls", "sdf", "guard", "consts"):
             self.__dict__.pop(name, None)
 
     def _reset_guard(self) -> None:
@@ -550,8 +567,8 @@ class MPM:
     def _launch(self, dt: float) -> None:
         self._kernels.substep(self.x, self.v, self.C, self.F, self.plastic, self.vol,
                               self.row, self.mat_code, self.mat, self.col_i, self.col_f,
-                              len(self.colliders), self.walls, self.consts, self.guard, dt,
-                              self.time, self.step_count)
+                              len(self.colliders), self.walls, self.consts, self.sdf,
+                              self._has_sdf, self.guard, dt, self.time, self.step_count)
 
     def advance(self, t_end: float) -> None:
         """Step to ``t_end`` (s): the CFL step, shortened evenly to land on ``t_end``.
