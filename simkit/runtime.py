@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,6 +48,18 @@ class RuntimeInfo:
 
 _current: RuntimeInfo | None = None
 _program: object | None = None  # Taichi's program object of _current
+_reset_hooks: list[Callable[[bool], None]] = []
+
+
+def on_reset(hook: Callable[[bool], None]) -> None:
+    """Call ``hook(program_gone)`` before :func:`init` replaces the Taichi program.
+
+    Taichi 1.7 frees a ``ti.ndarray`` through whatever program is current when the
+    Python object dies, so arrays of an old program must be released while it is
+    still current (``program_gone=False``), or kept alive for good when someone else
+    already re-initialised Taichi (``program_gone=True``).
+    """
+    _reset_hooks.append(hook)
 
 
 def taichi_program() -> object | None:
@@ -123,6 +137,10 @@ def init(
     import taichi as ti  # imported here so that `import simkit` stays light
 
     if _current is not None:
+        gone = taichi_program() is not _program
+        for hook in _reset_hooks:
+            hook(gone)
+        gc.collect()  # unreachable arrays die now, under their own program
         ti.reset()
     kwargs: dict = {
         "default_fp": ti.f64 if precision == "f64" else ti.f32,

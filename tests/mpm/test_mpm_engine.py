@@ -302,3 +302,13 @@ def test_reinitialised_taichi_gives_the_same_results():
     np.testing.assert_allclose(com_after("f32"), first, rtol=1e-6)
     ti.init(arch=ti.cpu)
     np.testing.assert_allclose(com_after("f64"), first, rtol=1e-12)
+
+
+def test_simulations_are_closed_when_the_runtime_changes():
+    cfg, parts = block(2, material("jelly"), (0.3, 0.3), (0.4, 0.4), dt=1e-4)
+    sim = MPM(cfg, parts)
+    sim.substep()
+    simkit.init("cpu", "f32", seed=0)
+    with pytest.raises(RuntimeError, match="simulation was closed"):
+        sim.substep()  # its arrays were freed with the old program, not later by the new one
+    simkit.init("cpu", "f64", seed=0)

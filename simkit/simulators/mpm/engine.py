@@ -20,13 +20,14 @@ process: dense fields clear and gather 2-3x faster than ndarrays on a CPU.
 import logging
 import math
 import os
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 import taichi as ti
 
 from simkit.errors import SimulationDiverged
-from simkit.runtime import taichi_program
+from simkit.runtime import on_reset, taichi_program
 from simkit.simulators.mpm.colliders import (
     MODES,
     SDF,
@@ -377,6 +378,18 @@ class _GridKernels:
 
 _GRID_KERNELS: dict[tuple[int, int], _GridKernels] = {}
 _grids_program: list[object] = [None]
+_LIVE: weakref.WeakSet = weakref.WeakSet()  # simulations holding Taichi arrays
+_PARKED: list[object] = []  # arrays of a program someone else already replaced
+
+
+def _release_arrays(program_gone: bool) -> None:
+    """Close every live simulation before :func:`simkit.init` replaces the program."""
+    for sim in list(_LIVE):
+        sim.close(_park=program_gone)
+    _GRID_KERNELS.clear()
+
+
+on_reset(_release_arrays)
 
 
 def _grid_kernels(dim: int, n_grid: int) -> _GridKernels:
@@ -488,6 +501,7 @@ class MPM:
         # ndarrays in a program that follows a second ti.init corrupt those ndarrays
         # (wrong results, then a segmentation fault); see test_reinitialised_taichi.
         self._kernels = _grid_kernels(d, self.config.n_grid)
+        _LIVE.add(self)
 
         def array(values, dtype=f, shape=()):
             values = np.ascontiguousarray(values, dtype=dtype)
@@ -532,11 +546,26 @@ class MPM:
                              self.config.domain - walls, *self.config.gravity])
         self._reset_guard()
 
-    def close(self) -> None:
-        """Drop the Taichi arrays (the object is unusable afterwards)."""
-        for name in ("x", "v", "F", "C", "plastic", "vol", "row", "grid_v", "grid_m",
-                     "mat_code", "mat", "col_i", "col_f", "walls", "sdf", "guard", "consts"):
-            self.__dict__.pop(name, None)
+    _ARRAYS = ("x", "v", "F", "C", "plastic", "vol", "row", "mat_code", "mat", "col_i", "col_f",
+               "walls", "sdf", "guard", "consts", "_kernels")
+
+    def __getattr__(self, name: str):
+        if name in MPM._ARRAYS:  # only reached once close() removed them
+            raise RuntimeError("this MPM simulation was closed (simkit.init re-initialised "
+                               "Taichi, or close() was called); build it again")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def close(self, *, _park: bool = False) -> None:
+        """Free the Taichi arrays; the simulation is unusable afterwards.
+
+        :func:`simkit.init` closes every live simulation before it re-initialises
+        Taichi (a simulation does not survive a change of runtime).
+        """
+        for name in MPM._ARRAYS:
+            arr = self.__dict__.pop(name, None)
+            if _park and arr is not None:
+                _PARKED.append(arr)  # its program is gone: freeing it would hit the new one
+        _LIVE.discard(self)
 
     def _reset_guard(self) -> None:
         self.guard.from_numpy(np.array([_NO_BAD], dtype=np.int64))
