@@ -199,6 +199,11 @@ def test_cfl_time_step_and_substeps_per_frame():
     assert sim.step_count == n and sim.dt == pytest.approx(0.01 / n) and sim.time == 0.01
     capped = MPM(MPMConfig(dim=2, n_grid=32, dt_max=1e-5), parts)
     assert capped.dt == 1e-5
+    paste = material("water", viscosity=5000.0)
+    cfg, parts = block(2, paste, (0.3, 0.3), (0.4, 0.4))
+    viscous = MPM(cfg, parts)
+    assert viscous.dt == pytest.approx(1000.0 * cfg.dx**2 / (2 * 2 * 5000.0))
+    assert viscous.dt < cfg.cfl * cfg.dx / paste.wave_speed
 
 
 def test_bad_setups_fail_before_allocation():

@@ -61,7 +61,8 @@ class MPMConfig:
         Acceleration (m/s^2); default ``9.81`` m/s^2 along ``-y``.
     cfl : float
         ``dt = cfl dx / (c_max + |v|_max)`` with ``c_max`` the largest p-wave speed
-        of the materials present, recomputed at each output frame.
+        of the materials present, recomputed at each output frame; never above the
+        explicit-viscosity bound ``rho dx^2 / (2 d eta)`` of a viscous fluid.
     dt_max : float
         Cap on the time step (s).
     dt : float, optional
@@ -489,6 +490,11 @@ class MPM:
         self.materials = list(particles.materials)
         self.dx = dx
         self.c_max = max(m.wave_speed for m in self.materials)
+        # explicit Newtonian viscosity is stable for nu dt / dx^2 <= 1 / (2 d)
+        self.dt_viscous = min((m.density * dx**2 / (2 * d * m.params["viscosity"])
+                               for m in self.materials
+                               if m.model == "fluid" and m.params["viscosity"] > 0),
+                              default=math.inf)
         self.time, self.step_count = 0.0, 0
         self.dt = float(config.dt) if config.dt else self._cfl_dt(
             float(np.linalg.norm(particles.velocity, axis=1).max()))
@@ -572,7 +578,8 @@ class MPM:
 
     # ------------------------------------------------------------------ stepping
     def _cfl_dt(self, v_max: float) -> float:
-        return min(self.config.dt_max, self.config.cfl * self.dx / (self.c_max + v_max))
+        return min(self.config.dt_max, self.config.cfl * self.dx / (self.c_max + v_max),
+                   self.dt_viscous)
 
     def _check(self) -> None:
         key = int(self.guard.to_numpy()[0])
