@@ -131,3 +131,16 @@ def test_kolmogorov_energy_budget_closes_at_second_order():
         residuals.append(abs((energy() - e0) / (2 * h) - budget) / abs(budget))
     assert residuals[1] < 1.5e-6
     assert math.log2(residuals[0] / residuals[1]) == pytest.approx(2, abs=0.3)
+
+
+def test_low_reynolds_kolmogorov_flow_converges_to_the_laminar_state():
+    """Steady laminar vorticity F sin(K y) / (nu K^2 + mu), K = 2 pi k, from a random start."""
+    n, nu, mu, k, F = 32, 0.05, 0.1, 2, 1.0
+    y = np.arange(n)[:, None] / n * np.ones((1, n))
+    f = F * np.sin(2 * np.pi * k * y)
+    s = SpectralNS2D(gaussian_random_field(np.random.default_rng(4), n), nu=nu, dt=1e-2,
+                     forcing=f, drag=mu, scheme="heun", workers=1)
+    s.advance(10.0)
+    K = 2 * np.pi * k
+    laminar = f / (nu * K**2 + mu)
+    assert np.abs(s.vorticity()[0] - laminar).max() < 1e-6 * np.abs(laminar).max()
