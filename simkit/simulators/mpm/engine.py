@@ -8,10 +8,10 @@ of four parallel loops, as Taichi's mpm88/mpm99: clear the grid; particle-to-gri
 stress scatter); grid update (momentum to velocity, gravity, colliders); grid-to-
 particle (velocity, affine matrix, advection, guard).
 
-The kernels are module functions over ``ti.ndarray`` particle arrays rather than
-methods over per-instance fields: Taichi then compiles them once per dimension, grid
-size and precision and reuses (and caches on disk) the code for every simulation,
-whatever its particle count. Dataset generation builds one simulation per trajectory,
+The substep kernel takes the particle state as ``ti.ndarray`` arguments rather than
+reading per-instance fields: Taichi then compiles it once per dimension, grid size,
+precision and Taichi program, and reuses (and caches on disk) the code for every
+simulation, whatever its particle count. Dataset generation builds one simulation per trajectory,
 and per-instance field kernels cost a 3-5 s compile each on a CPU. The grid, scratch
 space rebuilt every substep, is a field shared by all simulations of one size in the
 process: dense fields clear and gather 2-3x faster than ndarrays on a CPU.
@@ -181,7 +181,7 @@ class Particles:
 
 
 def memory_estimate(dim: int, n_grid: int, n_particles: int, fp_bytes: int) -> int:
-    """Bytes of Taichi fields an MPM run allocates (particles + grid)."""
+    """Bytes of Taichi arrays an MPM run allocates (particle arrays + grid fields)."""
     per_particle = (2 * dim + 2 * dim * dim + 2) * fp_bytes + 2 * 4
     per_node = (dim + 1) * fp_bytes
     return n_particles * per_particle + n_grid**dim * per_node
