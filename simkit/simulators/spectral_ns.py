@@ -144,7 +144,6 @@ class SpectralNS2D:
                                                  -1j * self.kx * self.inv_k2,
                                                  1j * self.kx + 0 * self.ky,
                                                  1j * self.ky + 0 * self.kx))[:, None]
-        self.dealias = self.dealias.astype(np.float64)
         self._cn_dt: float | None = None
         self.w_hat = self._fft(w0)
         self.f_hat = (np.zeros_like(self.w_hat[0]) if forcing is None

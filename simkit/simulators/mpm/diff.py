@@ -193,14 +193,33 @@ class DiffMPM:
         self._grid_op()
         self._g2p(s)
 
+    @ti.kernel
+    def _copy_slot(self, slot: ti.i32, x: ti.types.ndarray(), v: ti.types.ndarray(),
+                   C: ti.types.ndarray(), F: ti.types.ndarray(), save: ti.template()):
+        """Copy one slot of the state to (``save``) or from host arrays ``(n, d[, d])``."""
+        d = ti.static(self.dim)
+        for p in range(self.n):
+            for i in ti.static(range(d)):
+                if ti.static(save):
+                    x[p, i], v[p, i] = self.x[slot, p][i], self.v[slot, p][i]
+                else:
+                    self.x[slot, p][i], self.v[slot, p][i] = x[p, i], v[p, i]
+                for j in ti.static(range(d)):
+                    if ti.static(save):
+                        C[p, i, j], F[p, i, j] = self.C[slot, p][i, j], self.F[slot, p][i, j]
+                    else:
+                        self.C[slot, p][i, j], self.F[slot, p][i, j] = C[p, i, j], F[p, i, j]
+
     def _state(self, slot: int) -> tuple[np.ndarray, ...]:
-        return tuple(f.to_numpy()[slot].copy() for f in (self.x, self.v, self.C, self.F))
+        """The particle state at ``slot`` as host arrays (a checkpoint)."""
+        d, n = self.dim, self.n
+        state = (np.zeros((n, d)), np.zeros((n, d)), np.zeros((n, d, d)), np.zeros((n, d, d)))
+        self._copy_slot(slot, *state, True)
+        return state
 
     def _restore(self, state: tuple[np.ndarray, ...]) -> None:
-        for f, arr in zip((self.x, self.v, self.C, self.F), state, strict=True):
-            full = f.to_numpy()
-            full[0] = arr
-            f.from_numpy(full)
+        """Put a checkpoint into slot 0."""
+        self._copy_slot(0, *state, False)
 
     def forward(self, v0: np.ndarray | None = None, *, youngs_modulus: float | None = None,
                 poisson_ratio: float | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -22,9 +22,9 @@ __all__ = ["COMMON", "SCENES", "Scene", "BuiltScene", "build_scene"]
 
 #: Parameters every scene takes. ``ppc = 0`` means 4 particles per cell in 2D and 8
 #: in 3D; ``fixed_dt = 0`` the CFL rule (else a fixed step in s); ``floor_friction < 0``
-#: the wall friction.
+#: the wall friction; ``gravity`` is the acceleration along ``-y`` (m/s^2).
 COMMON: dict[str, Any] = {
-    "dim": 2, "n_grid": 64, "domain": 1.0, "ppc": 0.0, "jitter": 0.0, "cfl": 0.4,
+    "dim": 2, "n_grid": 64, "domain": 1.0, "gravity": 9.81, "ppc": 0.0, "jitter": 0.0, "cfl": 0.4,
     "dt_max": 1e-3, "fixed_dt": 0.0, "wall_mode": "separate", "wall_friction": 0.0,
     "floor_friction": -1.0, "store_F": False, "store_C": False, "store_plastic": False,
     "store_stress": False,
@@ -47,14 +47,17 @@ class Scene:
     defaults: dict[str, Any]
     material_param: str | None  # the parameter naming the scene's single material
     description: str
+    prepare: Callable[[dict[str, Any]], None] | None  # fixes parameters before the config
 
 
 SCENES: dict[str, Scene] = {}
 
 
-def _scene(name: str, defaults: dict[str, Any], *, material_param: str | None = None):
+def _scene(name: str, defaults: dict[str, Any], *, material_param: str | None = None,
+           prepare: Callable[[dict[str, Any]], None] | None = None):
     def register(fn):
-        SCENES[name] = Scene(name, fn, defaults, material_param, (fn.__doc__ or "").strip())
+        SCENES[name] = Scene(name, fn, defaults, material_param, (fn.__doc__ or "").strip(),
+                             prepare)
         return fn
     return register
 
@@ -92,12 +95,13 @@ def _resolve(scene: Scene, params: dict[str, Any]) -> tuple[dict[str, Any], dict
     return p, overrides
 
 
-def _config(p: dict[str, Any], **extra: Any) -> MPMConfig:
+def _config(p: dict[str, Any]) -> MPMConfig:
+    gravity = (0.0, -float(p["gravity"])) + (0.0,) * (p["dim"] - 2)
     return MPMConfig(dim=p["dim"], n_grid=int(p["n_grid"]), domain=float(p["domain"]),
-                     cfl=float(p["cfl"]), dt_max=float(p["dt_max"]),
+                     gravity=gravity, cfl=float(p["cfl"]), dt_max=float(p["dt_max"]),
                      dt=float(p["fixed_dt"]) or None,
                      wall_mode=p["wall_mode"], wall_friction=float(p["wall_friction"]),
-                     floor_friction=float(p["floor_friction"]), **extra)
+                     floor_friction=float(p["floor_friction"]))
 
 
 def build_scene(name: str, params: dict[str, Any], *, seed: int) -> BuiltScene:
@@ -114,12 +118,12 @@ def build_scene(name: str, params: dict[str, Any], *, seed: int) -> BuiltScene:
         p.update(mat.params)
         p["density"] = mat.density
         p["_material"] = mat
-    config = _config(p, **p.pop("_config_extra", {}))
+    if scene.prepare is not None:
+        scene.prepare(p)
+    config = _config(p)
     builder = ParticleBuilder(p["dim"], config.dx, rng)
     colliders = scene.build(p, rng, config, builder)
     p.pop("_material", None)
-    if "_config" in p:  # scenes that need a config of their own (mpm99)
-        config = p.pop("_config")
     return BuiltScene(config, builder.build(), tuple(colliders), p)
 
 
@@ -258,21 +262,20 @@ def _cylinder_drop(p, rng, config, b):
     return ()
 
 
-@_scene("mpm99", {"quality": 1})
+def _mpm99_grid(p):
+    q = int(p["quality"])
+    if p["dim"] != 2 or q < 1:
+        raise ValueError("mpm scene 'mpm99' is 2D with an integer quality >= 1")
+    p.update(n_grid=128 * q, fixed_dt=1e-4 / q, gravity=50.0, wall_mode="separate",
+             wall_friction=0.0, floor_friction=0.0, domain=1.0)
+
+
+@_scene("mpm99", {"quality": 1}, prepare=_mpm99_grid)
 def _mpm99(p, rng, config, b):
     """Taichi's mpm99 example, in its own units (unit box, rho = 1, E = 1e3, gravity 50):
     9000 quality^2 particles in three blocks (fluid, jelly, snow) on a 128 quality grid
     with dt = 1e-4 / quality. Used by the benchmark against the original."""
-    q = int(p["quality"])
-    if p["dim"] != 2 or q < 1:
-        raise ValueError("mpm scene 'mpm99' is 2D with an integer quality >= 1")
-    n_grid = 128 * q
-    dx = 1.0 / n_grid
-    p.update(n_grid=n_grid, fixed_dt=1e-4 / q, wall_mode="separate", wall_friction=0.0,
-             floor_friction=0.0, domain=1.0)
-    p["_config"] = MPMConfig(dim=2, n_grid=n_grid, domain=1.0, gravity=(0.0, -50.0),
-                             dt=1e-4 / q, wall_cells=3)
-    b.dx = dx
+    q, dx = int(p["quality"]), config.dx
     E, nu = 1e3, 0.2
     lam0 = E * nu / ((1 + nu) * (1 - 2 * nu))
     mats = [material("fluid", density=1.0, bulk_modulus=lam0, viscosity=0.0, gamma=0.0),
