@@ -32,7 +32,7 @@ import numpy as np
 import taichi as ti
 
 from simkit.errors import SimulationDiverged
-from simkit.simulators.fluid.mgpcg import DIRICHLET, FLUID, MGPCG, SOLID, SolveInfo
+from simkit.simulators.fluid.mgpcg import FLUID, MGPCG, SOLID, SolveInfo
 
 __all__ = ["Side", "FluidConfig", "Fluid", "SIDE_KINDS"]
 
@@ -186,22 +186,42 @@ class Fluid:
         self.source = ti.field(ti.i8, n)
         self.source_values = ti.Vector.field(2, f, ())
         self.mg = MGPCG(n)
-        self.pressure_solver = pressure_solver
-        # side table: kind code, wall/inflow velocity, inflow scalars, per (axis, 0=low 1=high)
-        self.side_kind = ti.field(ti.i32, (d, 2))
+        self.side_kind = ti.field(ti.i32, (d, 2))  # per (axis, 0 = low / 1 = high side)
         self.side_vel = ti.Vector.field(d, f, (d, 2))
         self.side_scalar = ti.Vector.field(2, f, (d, 2))
+        self.configure(config, solid, pressure_solver)
+
+    @staticmethod
+    def structure(config: FluidConfig) -> tuple:
+        """What the compiled kernels depend on: an engine can be :meth:`configure`-d
+        for any config of the same structure."""
+        return (config.shape, config.h, config.backtrace)
+
+    def configure(self, config: FluidConfig, solid: np.ndarray | None = None,
+                  pressure_solver: Callable | None = None) -> None:
+        """Start afresh (fluid at rest, time 0) with ``config``, which must share
+        :meth:`structure` with the engine's (kernels are compiled for it)."""
+        if self.structure(config) != self.structure(self.config):
+            raise ValueError(f"configure() needs shape, h and backtrace "
+                             f"{self.structure(self.config)}, got {self.structure(config)}")
+        self.config = config
+        c = config
         for key, side in c.sides.items():
             a, hi = _AXES.index(key[0]), int(key[1] == "+")
             self.side_kind[a, hi] = SIDE_KINDS.index(side.kind)
             self.side_vel[a, hi] = side.velocity
             self.side_scalar[a, hi] = side.scalars
+        for fld in (*self.u, *self.u_new, *self.u_tmp, *self.s, *self.s_new, *self.s_tmp,
+                    self.source, self.mg.x):
+            fld.fill(0)
         self.has_scalars = any(c.buoyancy) or any(
             s.kind == "inflow" and any(s.scalars) for s in c.sides.values())
+        self.pressure_solver = pressure_solver
         self.time, self.step_count, self.dt = 0.0, 0, float("nan")
         self.last_solve: SolveInfo | None = None
         self._csr = None
-        self.set_solid(np.zeros(n, bool) if solid is None else solid)
+        self.set_solid(np.zeros(self.shape, bool) if solid is None else solid)
+        self._boundary_velocity()
 
     # ---- set-up ---------------------------------------------------------------------
 
@@ -346,14 +366,14 @@ class Fluid:
 
     @ti.kernel
     def _advect(self, src: ti.template(), dst: ti.template(), stagger: ti.template(),
-                dt: ti.f64):
+                dt: float):
         """``dst(x) = src(backtrace(x, dt))`` on the interior (``dt < 0`` runs it backward)."""
         for I in ti.grouped(ti.ndrange(*ti.static(self._interior(stagger)))):
             dst[I] = self._sample(src, stagger, self._backtrace(self._position(I, stagger), dt))
 
     @ti.kernel
     def _maccormack(self, src: ti.template(), fwd: ti.template(), back: ti.template(),
-                    stagger: ti.template(), dt: ti.f64):
+                    stagger: ti.template(), dt: float):
         """``fwd += (src - back) / 2``, reverted to ``fwd`` where it leaves the range of
         the values the forward step interpolated between."""
         for I in ti.grouped(ti.ndrange(*ti.static(self._interior(stagger)))):
@@ -393,7 +413,7 @@ class Fluid:
     # ---- forces, boundaries ---------------------------------------------------------
 
     @ti.kernel
-    def _buoyancy(self, dt: ti.f64, alpha: ti.f64, beta: ti.f64):
+    def _buoyancy(self, dt: float, alpha: float, beta: float):
         uy = ti.static(self.u[1])
         for I in ti.grouped(ti.ndrange(*ti.static(self._interior(1)))):
             if 0 < I[1] < self.shape[1]:
@@ -404,7 +424,7 @@ class Fluid:
 
     @ti.kernel
     def _diffuse(self, src: ti.template(), dst: ti.template(), stagger: ti.template(),
-                 nu_dt_h2: ti.f64):
+                 nu_dt_h2: float):
         for I in ti.grouped(ti.ndrange(*ti.static(self._interior(stagger)))):
             lap = 0.0
             if 0 < I[stagger] < self.shape[stagger]:
@@ -552,11 +572,17 @@ class Fluid:
 
     @ti.kernel
     def _max_speed(self) -> ti.f64:
+        """``max |u|`` over the faces; ``inf`` if any value is not finite."""
         m = 0.0
+        bad = 0
         for a in ti.static(range(self.dim)):
             for I in ti.grouped(ti.ndrange(*ti.static(self._interior(a)))):
-                ti.atomic_max(m, ti.abs(self.u[a][I]))
-        return m
+                v = ti.abs(self.u[a][I])
+                if v <= 1e30:
+                    ti.atomic_max(m, v)
+                else:  # inf or nan (every comparison with nan is false)
+                    bad += 1
+        return m if bad == 0 else ti.math.inf
 
     def stable_dt(self) -> float:
         """``min(cfl h / max|u|, dt_max, h^2 / (2 d nu) * 0.9)``."""

@@ -146,7 +146,7 @@ class MGPCG:
 
     def build(self) -> None:
         """Coarsen the operator of level 0 to every level; detect a singular system."""
-        for fine, coarse in zip(self.levels, self.levels[1:]):
+        for fine, coarse in zip(self.levels, self.levels[1:], strict=False):
             self._coarsen(fine, coarse)
         n_fluid, n_open = self._census(self.levels[0])
         self.n_fluid = int(n_fluid)
@@ -269,11 +269,11 @@ class MGPCG:
     def _vcycle(self) -> None:
         """``levels[0].x = M^-1 levels[0].r`` (``levels[0].x`` zeroed beforehand)."""
         lv = self.levels
-        for fine, coarse in zip(lv, lv[1:]):
+        for fine, coarse in zip(lv, lv[1:], strict=False):
             self._smooth(fine, self.smoothing, True)
             self._restrict(fine, coarse)
         self._coarse_solve(lv[-1], self.coarse_sweeps)
-        for fine, coarse in zip(lv[-2::-1], lv[:0:-1]):
+        for fine, coarse in zip(lv[-2::-1], lv[:0:-1], strict=False):
             self._prolong(coarse, fine)
             self._smooth(fine, self.smoothing, False)
 
