@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) -m experiments.bench_io --out experiments/results
 	$(PY) -m experiments.bench_mpm --out experiments/results
 	$(PY) -m experiments.bench_spectral --out experiments/results
+	$(PY) -m experiments.bench_fluid --out experiments/results
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check simkit surrogates solvers experiments tests

@@ -106,10 +106,14 @@ class SpectralNS2D:
         Advection: forward Euler (the FNO generator) or Heun (second order).
     workers : int, optional
         FFT threads (``scipy.fft``); all cores by default.
+    device : str, optional
+        A torch device (``"cuda"``, ``"cuda:1"``, ``"cpu"``): the state lives there and
+        the transforms are ``torch.fft`` (float64). By default numpy and ``scipy.fft``.
     """
 
     def __init__(self, w0: np.ndarray, *, nu: float, dt: float, forcing: np.ndarray | None = None,
-                 drag: float = 0.0, scheme: str = "euler", workers: int | None = None) -> None:
+                 drag: float = 0.0, scheme: str = "euler", workers: int | None = None,
+                 device: str | None = None) -> None:
         w0 = np.asarray(w0, dtype=np.float64)
         if w0.ndim == 2:
             w0 = w0[None]
@@ -145,16 +149,33 @@ class SpectralNS2D:
                                                  1j * self.kx + 0 * self.ky,
                                                  1j * self.ky + 0 * self.kx))[:, None]
         self._cn_dt: float | None = None
-        self.w_hat = self._fft(w0)
-        self.f_hat = (np.zeros_like(self.w_hat[0]) if forcing is None
-                      else self._fft(np.asarray(forcing, dtype=np.float64)))
+        self.torch = None
+        if device is not None:
+            import torch  # only for the GPU path: the simulator runs without torch
+
+            self.torch, self.device = torch, torch.device(device)
+            self._ops = self._to_device(self._ops)
+        self.w_hat = self._fft(self._to_device(w0))
+        self.f_hat = self._fft(self._to_device(
+            np.zeros((n, n)) if forcing is None else np.asarray(forcing, dtype=np.float64)))
         self.time, self.step_count = 0.0, 0
+
+    def _to_device(self, a: np.ndarray):
+        return a if self.torch is None else self.torch.from_numpy(np.ascontiguousarray(a)).to(
+            self.device)
+
+    def _to_numpy(self, a) -> np.ndarray:
+        return a if self.torch is None else a.cpu().numpy()
 
     # ------------------------------------------------------------------ transforms
     def _fft(self, a: np.ndarray) -> np.ndarray:
+        if self.torch is not None:
+            return self.torch.fft.rfft2(a)
         return sfft.rfft2(a, axes=(-2, -1), workers=self.workers)
 
     def _ifft(self, a: np.ndarray) -> np.ndarray:
+        if self.torch is not None:
+            return self.torch.fft.irfft2(a, s=(self.n, self.n))
         return sfft.irfft2(a, s=(self.n, self.n), axes=(-2, -1), workers=self.workers)
 
     def velocity_hat(self, w_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,6 +186,9 @@ class SpectralNS2D:
     def _advection_hat(self, w_hat: np.ndarray, workers: int) -> np.ndarray:
         """``u . grad(w)`` in Fourier space, not yet dealiased."""
         n = self.n
+        if self.torch is not None:
+            u, v, wx, wy = self.torch.fft.irfft2(self._ops * w_hat, s=(n, n))
+            return self.torch.fft.rfft2(u * wx + v * wy)
         u, v, wx, wy = sfft.irfft2(self._ops * w_hat, s=(n, n), axes=(-2, -1), workers=workers)
         np.multiply(u, wx, out=u)
         np.multiply(v, wy, out=v)
@@ -180,7 +204,7 @@ class SpectralNS2D:
         parallel too, not only the FFTs.
         """
         self._prepare(self.dt)
-        chunks = min(self.workers, len(self.w_hat))
+        chunks = min(self.workers, len(self.w_hat)) if self.torch is None else 1
         if chunks > 1:
             w = self.w_hat
             bounds = np.linspace(0, len(w), chunks + 1).astype(int)
@@ -207,9 +231,9 @@ class SpectralNS2D:
             # linear operator with the dealiasing folded in (fewer passes over the batch)
             lin = -self.nu * self.k2 - self.drag
             inv_b = 1 / (1 - 0.5 * dt * lin)
-            self._A = (1 + 0.5 * dt * lin) * inv_b
-            self._Bf = dt * inv_b * self.f_hat
-            self._C = dt * inv_b * self.dealias
+            self._A = self._to_device((1 + 0.5 * dt * lin) * inv_b)
+            self._Bf = self._to_device(dt * inv_b) * self.f_hat
+            self._C = self._to_device(dt * inv_b * self.dealias)
             self._cn_dt = dt
 
     def _step_chunk(self, w_hat: np.ndarray, workers: int) -> np.ndarray:
@@ -243,20 +267,22 @@ class SpectralNS2D:
             self.step()
         self.dt = dt0
         self.time = float(t_end)
-        if not np.all(np.isfinite(self.w_hat)):
-            b = int(np.argwhere(~np.isfinite(self.w_hat))[0][0])
+        w_hat = self._to_numpy(self.w_hat)
+        if not np.all(np.isfinite(w_hat)):
+            b = int(np.argwhere(~np.isfinite(w_hat))[0][0])
             raise SimulationDiverged("spectral Navier-Stokes: non-finite vorticity; reduce dt",
                                      step=self.step_count, time=self.time, index=(b,),
                                      field="vorticity")
 
     def vorticity(self) -> np.ndarray:
         """``(batch, n, n)`` vorticity (1/s) on the grid points."""
-        return self._ifft(self.w_hat)
+        return self._to_numpy(self._ifft(self.w_hat))
 
     def velocity(self) -> np.ndarray:
         """``(batch, 2, n, n)`` velocity (m/s), component 0 = x."""
-        u_hat, v_hat = self.velocity_hat(self.w_hat)
-        return np.stack([self._ifft(u_hat), self._ifft(v_hat)], axis=1)
+        u_hat, v_hat = self.velocity_hat(self._to_numpy(self.w_hat))
+        return np.stack([sfft.irfft2(a, s=(self.n, self.n), axes=(-2, -1)) for a in (u_hat, v_hat)],
+                        axis=1)
 
 
 def _forcing(kind: str, n: int, amplitude: float, wavenumber: int) -> np.ndarray:

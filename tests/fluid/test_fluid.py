@@ -114,6 +114,28 @@ def test_lid_driven_cavity_matches_ghia_within_0_02(reynolds, n, t_end):
     assert err_u < 0.02 and err_v < 0.02, (err_u, err_v)
 
 
+@pytest.mark.slow
+def test_cylinder_wake_sheds_at_strouhal_0_165_within_5_percent():
+    """Re = 100, 16 cells per diameter, walls 12 diameters apart (blockage 1/12)."""
+    simkit.init("cpu", "f32", seed=0)
+    sim = FluidSimulator.from_scene("karman", {"cells_per_diameter": 16}, seed=0)
+    eng = sim.engine
+    probe = (int(8.0 / eng.h), int(6.0 / eng.h))  # two diameters behind the cylinder
+    t, v = [], []
+    while eng.time < 100.0:
+        eng.step()
+        t.append(eng.time)
+        v.append(eng.u[1][probe])
+    t, v = np.array(t), np.array(v)
+    late = t > 60.0
+    t, v = t[late], v[late] - v[late].mean()
+    up = np.flatnonzero((v[:-1] < 0) & (v[1:] >= 0))
+    crossings = t[up] - v[up] * (t[up + 1] - t[up]) / (v[up + 1] - v[up])
+    strouhal = 1.0 / np.diff(crossings).mean()  # diameter 1 m, inflow 1 m/s
+    assert len(crossings) >= 5 and v.std() > 0.1
+    assert strouhal == pytest.approx(0.165, rel=0.05)
+
+
 def test_external_solver_protocol_gives_the_same_flow():
     """A scipy-style solver ``(A, b, x0, rtol) -> (x, info)`` replaces MGPCG."""
     calls = []
