@@ -4,8 +4,8 @@ Stages (each later issue adds its own): generate a grid and a particle dataset f
 the recipes in data/recipes (the grid one on a 2-worker Dask cluster), validate
 them, check the stored data against the equations they solve, read training
 windows through a DataLoader, generate a small MPM dam-break dataset, a small
-spectral Navier-Stokes dataset and a small smoke-plume dataset, and draw pictures. Output: ``runs/demo/report.md``
-with its PNG figures.
+spectral Navier-Stokes dataset and a small smoke-plume dataset, and draw pictures.
+Output: ``runs/demo/report.md`` with its PNG figures.
 """
 
 from __future__ import annotations
