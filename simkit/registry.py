@@ -11,7 +11,8 @@ __all__ = ["SimulatorEntry", "register_simulator", "get_simulator", "available_s
 #: Modules whose import registers the built-in simulators (imported on first lookup,
 #: never at ``import simkit``).
 BUILTIN_MODULES = ("simkit.simulators.analytic", "simkit.simulators.mpm",
-                   "simkit.simulators.spectral_ns", "simkit.simulators.fluid")
+                   "simkit.simulators.spectral_ns", "simkit.simulators.fluid",
+                   "simkit.simulators.nbody")
 
 
 @dataclass(frozen=True)

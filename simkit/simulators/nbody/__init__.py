@@ -1,0 +1,15 @@
+"""Gravitational N-body dynamics: direct summation (numpy / Taichi), symplectic and
+adaptive integrators, initial conditions, the registered ``nbody`` simulator."""
+
+from simkit.simulators.nbody import ics
+from simkit.simulators.nbody.simulation import (
+    G_AU_DAY_MSUN,
+    INTEGRATORS,
+    CloseEncounter,
+    Escape,
+    NBody,
+)
+from simkit.simulators.nbody.simulator import SCENES, NBodySimulator
+
+__all__ = ["NBody", "NBodySimulator", "CloseEncounter", "Escape", "INTEGRATORS", "SCENES",
+           "G_AU_DAY_MSUN", "ics"]

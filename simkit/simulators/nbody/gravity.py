@@ -1,0 +1,107 @@
+"""Gravitational accelerations and potential energy by direct summation.
+
+``accelerations(pos, mass, G, softening)`` returns ``a_i = G sum_j m_j (x_j - x_i) /
+(|x_j - x_i|^2 + eps^2)^{3/2}`` (Plummer softening ``eps``). Few bodies use numpy
+(a Taichi launch costs more than the sum); many use a Taichi kernel, one per float
+type, parallel over the receiving body. The kernels take ``ti.ndarray`` arguments, so
+they compile once per float type and Taichi program, whatever ``N``.
+"""
+
+import numpy as np
+
+from simkit.runtime import on_reset, taichi_program
+
+__all__ = ["accelerations", "potential_energy", "TAICHI_MIN_BODIES"]
+
+#: Below this many bodies the numpy pairwise sum is faster than a kernel launch.
+TAICHI_MIN_BODIES = 64
+
+_KERNELS: dict = {}
+on_reset(lambda program_gone: _KERNELS.clear())
+
+
+def _kernels(dtype: np.dtype):
+    import taichi as ti
+
+    key = (np.dtype(dtype).str, id(taichi_program()))
+    if key in _KERNELS:
+        return _KERNELS[key]
+    real = ti.f64 if np.dtype(dtype) == np.float64 else ti.f32
+
+    @ti.kernel
+    def accel(pos: ti.types.ndarray(dtype=real, ndim=2), mass: ti.types.ndarray(dtype=real, ndim=1),
+              acc: ti.types.ndarray(dtype=real, ndim=2), G: real, eps2: real):
+        n = pos.shape[0]
+        for i in range(n):
+            xi, yi, zi = pos[i, 0], pos[i, 1], pos[i, 2]
+            ax = ti.cast(0.0, real)
+            ay = ti.cast(0.0, real)
+            az = ti.cast(0.0, real)
+            for j in range(n):
+                dx = pos[j, 0] - xi
+                dy = pos[j, 1] - yi
+                dz = pos[j, 2] - zi
+                r2 = dx * dx + dy * dy + dz * dz + eps2
+                inv = ti.select(r2 > 0, 1.0 / ti.sqrt(r2), ti.cast(0.0, real))
+                s = mass[j] * inv * inv * inv
+                ax += s * dx
+                ay += s * dy
+                az += s * dz
+            acc[i, 0] = G * ax
+            acc[i, 1] = G * ay
+            acc[i, 2] = G * az
+
+    @ti.kernel
+    def potential(pos: ti.types.ndarray(dtype=real, ndim=2),
+                  mass: ti.types.ndarray(dtype=real, ndim=1), eps2: real) -> ti.f64:
+        n = pos.shape[0]
+        total = ti.f64(0.0)
+        for i in range(n):
+            s = ti.f64(0.0)
+            for j in range(i + 1, n):
+                dx = pos[j, 0] - pos[i, 0]
+                dy = pos[j, 1] - pos[i, 1]
+                dz = pos[j, 2] - pos[i, 2]
+                s += ti.cast(mass[j] / ti.sqrt(dx * dx + dy * dy + dz * dz + eps2), ti.f64)
+            total += ti.cast(mass[i], ti.f64) * s
+        return total
+
+    _KERNELS[key] = (accel, potential)
+    return _KERNELS[key]
+
+
+def _pairwise(pos: np.ndarray, eps2: float) -> tuple[np.ndarray, np.ndarray]:
+    d = pos[None, :, :] - pos[:, None, :]  # d[i, j] = x_j - x_i
+    r2 = np.einsum("ijk,ijk->ij", d, d) + eps2
+    np.fill_diagonal(r2, np.inf)
+    return d, r2
+
+
+def accelerations(pos: np.ndarray, mass: np.ndarray, G: float, softening: float = 0.0,
+                  *, dtype=np.float64) -> np.ndarray:
+    """``(N, 3)`` accelerations of bodies at ``pos`` ``(N, 3)`` with masses ``(N,)``.
+
+    ``dtype`` (float32 or float64) is the precision of the Taichi kernel for large
+    ``N``; few bodies are always summed in float64.
+    """
+    n = len(pos)
+    if n < TAICHI_MIN_BODIES:
+        d, r2 = _pairwise(pos, softening**2)
+        w = mass[None, :] / (r2 * np.sqrt(r2))
+        return G * np.einsum("ij,ijk->ik", w, d)
+    accel, _ = _kernels(dtype)
+    out = np.empty((n, 3), dtype=dtype)
+    accel(np.ascontiguousarray(pos, dtype=dtype), np.ascontiguousarray(mass, dtype=dtype), out,
+          G, softening**2)
+    return out.astype(np.float64)
+
+
+def potential_energy(pos: np.ndarray, mass: np.ndarray, G: float, softening: float = 0.0) -> float:
+    """``-G sum_{i<j} m_i m_j / sqrt(r_ij^2 + eps^2)`` in float64."""
+    n = len(pos)
+    if n < TAICHI_MIN_BODIES:
+        _, r2 = _pairwise(pos, softening**2)
+        return float(-0.5 * G * np.sum(mass[:, None] * mass[None, :] / np.sqrt(r2)))
+    _, potential = _kernels(np.float64)
+    return -G * potential(np.ascontiguousarray(pos, dtype=np.float64),
+                          np.ascontiguousarray(mass, dtype=np.float64), softening**2)

@@ -1,0 +1,186 @@
+"""N-body: Kepler orbits, the figure-eight, a Plummer sphere, REBOUND, the dataset path."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import simkit
+from simkit.generate import generate
+from simkit.io import open_dataset
+from simkit.recipe import Recipe
+from simkit.simulators.nbody import G_AU_DAY_MSUN, CloseEncounter, Escape, NBody, ics
+from simkit.simulators.nbody.gravity import accelerations
+
+RECIPES = Path(__file__).resolve().parents[2] / "data" / "recipes"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def runtime():
+    simkit.init("cpu", "f64", seed=0)
+
+
+def kepler_sim(integrator: str, dt: float, e: float = 0.5) -> NBody:
+    sim = NBody(integrator=integrator, dt=dt)
+    sim.add_arrays(*ics.kepler(a=1.0, e=e, M=1.0, m=1e-3))
+    return sim
+
+
+def elements(sim: NBody) -> tuple[float, float]:
+    """Semi-major axis and eccentricity of the relative orbit of body 1 about body 0."""
+    r, v = sim.x[1] - sim.x[0], sim.v[1] - sim.v[0]
+    mu = sim.G * sim.m.sum()
+    a = 1.0 / (2.0 / np.linalg.norm(r) - v @ v / mu)
+    e_vec = np.cross(v, np.cross(r, v)) / mu - r / np.linalg.norm(r)
+    return float(a), float(np.linalg.norm(e_vec))
+
+
+def test_kepler_period_and_elements():
+    period = 2 * math.pi * math.sqrt(1.0 / 1.001)
+    sim = kepler_sim("yoshida4", period / 2000)
+    t, y = [], []
+    a_e = []
+    for k in range(1, 2 * 2000 + 200):
+        sim.step()
+        t.append(sim.time)
+        y.append(sim.x[1, 1] - sim.x[0, 1])
+        if k % 100 == 0:
+            a_e.append(elements(sim))
+    t, y = np.array(t), np.array(y)
+    up = np.flatnonzero((y[:-1] < 0) & (y[1:] >= 0))  # pericentre passages (+y crossing)
+    crossings = t[up] - y[up] * (t[up + 1] - t[up]) / (y[up + 1] - y[up])
+    assert len(crossings) == 2
+    assert np.diff(crossings)[0] == pytest.approx(period, rel=1e-6)
+    a, e = np.array(a_e).T
+    assert np.abs(a - 1.0).max() < 1e-7 and np.abs(e - 0.5).max() < 1e-7
+
+
+def test_leapfrog_energy_error_is_bounded_oscillating_and_second_order():
+    period = 2 * math.pi * math.sqrt(1.0 / 1.001)
+    worst = {}
+    for steps in (400, 800):
+        dt = period / steps
+        sim = kepler_sim("leapfrog", dt)
+        e0 = sim.energy()
+        errs = []
+        for _ in range(200 * 10):  # 200 orbits, sampled 10 times per orbit
+            for _ in range(steps // 10):
+                sim.step()
+            errs.append(sim.energy() / e0 - 1)
+        errs = np.abs(errs)
+        # no drift: the last 20 orbits are no worse than the first 20
+        assert errs[-20:].max() < 1.5 * errs[:20].max()
+        worst[steps] = errs.max()
+    ratio = worst[400] / worst[800]
+    assert ratio == pytest.approx(4.0, rel=0.25)  # dt^2
+
+
+def test_figure_eight_returns_within_1e_6_after_one_period():
+    m, x, v = ics.figure_eight()
+    sim = NBody(integrator="dop853", rtol=1e-13, atol=1e-15)
+    sim.add_arrays(m, x, v)
+    e0 = sim.energy()
+    sim.integrate(ics.FIGURE_EIGHT_PERIOD)
+    assert np.abs(sim.positions - x).max() < 1e-6
+    assert abs(sim.energy() / e0 - 1) < 1e-10
+    np.testing.assert_allclose(sim.momentum(), 0, atol=1e-12)
+
+
+def test_plummer_sphere_stays_virialised_for_10_crossing_times():
+    m, x, v = ics.plummer(384, np.random.default_rng(1))
+    sim = NBody(integrator="leapfrog", dt=0.01, softening=0.02)
+    sim.add_arrays(m, x, v)
+    crossing = 2 * math.sqrt(2)  # Henon units
+    assert sim.energy() == pytest.approx(-0.25, rel=0.1)
+    e0 = sim.energy()
+    q = []
+    for k in range(1, 11):
+        sim.integrate(k * crossing)
+        q.append(sim.virial_ratio())
+    assert np.all(np.abs(np.array(q) - 1) < 0.05), q
+    assert abs(sim.energy() / e0 - 1) < 1e-3
+
+
+def test_taichi_direct_sum_matches_numpy_in_f64_and_f32():
+    rng = np.random.default_rng(3)
+    x, m = rng.normal(size=(300, 3)), rng.uniform(0.5, 1.5, 300)
+    d = x[None] - x[:, None]
+    r2 = (d**2).sum(-1) + 0.01**2
+    np.fill_diagonal(r2, np.inf)
+    ref = 2.0 * np.einsum("ij,ijk->ik", m[None] / r2**1.5, d)
+    np.testing.assert_allclose(accelerations(x, m, 2.0, 0.01), ref, rtol=1e-12, atol=1e-12)
+    f32 = accelerations(x, m, 2.0, 0.01, dtype=np.float32)
+    assert np.abs(f32 - ref).max() < 1e-4 * np.abs(ref).max()
+
+
+def test_named_exceptions_for_encounters_and_escapes():
+    sim = NBody(encounter_distance=0.05, dt=1e-3)
+    sim.add(m=1.0, x=-0.1)
+    sim.add(m=1.0, x=0.1)
+    with pytest.raises(CloseEncounter, match=r"close encounter of bodies \(0, 1\)"):
+        sim.integrate(1.0)
+    sim = NBody(escape_distance=2.0, dt=1e-2)
+    sim.add(m=1.0)
+    sim.add(m=1e-6, x=1.0, vy=2.0)  # unbound
+    with pytest.raises(Escape, match="body 1 escaped"):
+        sim.integrate(10.0)
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="integrator must be one of"):
+        NBody(integrator="ias15")
+    with pytest.raises(ValueError, match="same bodies"):
+        NBody().add_arrays([1.0, 2.0], np.zeros((1, 3)), np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="t_end=0.5 is before"):
+        sim = NBody()
+        sim.add(m=1.0)
+        sim.integrate(1.0)
+        sim.integrate(0.5)
+
+
+# Outer Solar System (Hairer, Lubich & Wanner, Geometric Numerical Integration, I.2.4):
+# Sun (with the inner planets), Jupiter, Saturn, Uranus, Neptune, Pluto; AU, days.
+OUTER_MASSES = [1.00000597682, 0.000954786104043, 0.000285583733151, 0.0000437273164546,
+                0.0000517759138449, 1.0 / 1.3e8]
+OUTER_X = [[0.0, 0.0, 0.0], [-3.5023653, -3.8169847, -1.5507963],
+           [9.0755314, -3.0458353, -1.6483708], [8.3101420, -16.2901086, -7.2521278],
+           [11.4707666, -25.7294829, -10.8169456], [-15.5387357, -25.2225594, -3.1902382]]
+OUTER_V = [[0.0, 0.0, 0.0], [0.00565429, -0.00412490, -0.00190589],
+           [0.00168318, 0.00483525, 0.00192462], [0.00354178, 0.00137102, 0.00055029],
+           [0.00288930, 0.00114527, 0.00039677], [0.00276725, -0.00170702, -0.00136504]]
+
+
+@pytest.mark.slow
+def test_outer_solar_system_agrees_with_rebound_ias15():
+    rebound = pytest.importorskip("rebound")
+    G = 2.95912208286e-4  # HLW's value, AU^3 / (Msun day^2)
+    assert G == pytest.approx(G_AU_DAY_MSUN, rel=1e-9)
+    ref = rebound.Simulation()
+    ref.G = G
+    for m, x, v in zip(OUTER_MASSES, OUTER_X, OUTER_V, strict=True):
+        ref.add(m=m, x=x[0], y=x[1], z=x[2], vx=v[0], vy=v[1], vz=v[2])
+    ref.integrator = "ias15"
+    ref.integrate(1e5)
+    ref_x = np.array([[p.x, p.y, p.z] for p in ref.particles])
+    sim = NBody(G=G, integrator="dop853", rtol=1e-13, atol=1e-16, dt=1.0)
+    sim.add_arrays(OUTER_MASSES, OUTER_X, OUTER_V)
+    e0 = sim.energy()
+    sim.integrate(1e5)
+    assert np.abs(sim.positions - ref_x).max() < 1e-6
+    assert abs(sim.energy() / e0 - 1) < 1e-10
+
+
+def test_threebody_recipe_generates_a_dataset_with_diagnostics(tmp_path):
+    spec = yaml.safe_load((RECIPES / "threebody_random.yaml").read_text())
+    spec.update(splits={"train": 2, "test": 1}, trajectories_per_shard=3, frames=5)
+    res = generate(Recipe.from_dict(spec), tmp_path / "tb", workers=1, progress=False)
+    assert res.stored == 3
+    ds = open_dataset(tmp_path / "tb")
+    ds.validate().raise_if_failed()
+    t = ds.trajectory(ds.ids("train")[0])
+    assert t.frames["position"].shape == (5, 3, 3)
+    e = t.frames["energy"]
+    assert np.abs(e / e[0] - 1).max() < 1e-8  # the adaptive integrator conserves energy
+    np.testing.assert_allclose(t.frames["momentum"], 0, atol=1e-12)
