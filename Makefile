@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) -m experiments.bench_mpm --out experiments/results
 	$(PY) -m experiments.bench_spectral --out experiments/results
 	$(PY) -m experiments.bench_fluid --out experiments/results
+	$(PY) -m experiments.bench_nbody --out experiments/results
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check simkit surrogates solvers experiments tests

@@ -28,28 +28,42 @@ def _kernels(dtype: np.dtype):
         return _KERNELS[key]
     real = ti.f64 if np.dtype(dtype) == np.float64 else ti.f32
 
+    B = 32 if real == ti.f32 else 8  # receiving bodies per thread: each source body loaded once serves B of them
+
     @ti.kernel
     def accel(pos: ti.types.ndarray(dtype=real, ndim=2), mass: ti.types.ndarray(dtype=real, ndim=1),
               acc: ti.types.ndarray(dtype=real, ndim=2), G: real, eps2: real):
         n = pos.shape[0]
-        for i in range(n):
-            xi, yi, zi = pos[i, 0], pos[i, 1], pos[i, 2]
-            ax = ti.cast(0.0, real)
-            ay = ti.cast(0.0, real)
-            az = ti.cast(0.0, real)
+        one = ti.cast(1.0, real)
+        zero = ti.cast(0.0, real)
+        for blk in range((n + B - 1) // B):
+            xi = ti.Vector([zero] * B)
+            yi = ti.Vector([zero] * B)
+            zi = ti.Vector([zero] * B)
+            for k in ti.static(range(B)):
+                i = ti.min(blk * B + k, n - 1)
+                xi[k], yi[k], zi[k] = pos[i, 0], pos[i, 1], pos[i, 2]
+            ax = ti.Vector([zero] * B)
+            ay = ti.Vector([zero] * B)
+            az = ti.Vector([zero] * B)
             for j in range(n):
-                dx = pos[j, 0] - xi
-                dy = pos[j, 1] - yi
-                dz = pos[j, 2] - zi
-                r2 = dx * dx + dy * dy + dz * dz + eps2
-                inv = ti.select(r2 > 0, 1.0 / ti.sqrt(r2), ti.cast(0.0, real))
-                s = mass[j] * inv * inv * inv
-                ax += s * dx
-                ay += s * dy
-                az += s * dz
-            acc[i, 0] = G * ax
-            acc[i, 1] = G * ay
-            acc[i, 2] = G * az
+                xj, yj, zj, mj = pos[j, 0], pos[j, 1], pos[j, 2], mass[j]
+                for k in ti.static(range(B)):
+                    dx = xj - xi[k]
+                    dy = yj - yi[k]
+                    dz = zj - zi[k]
+                    r2 = dx * dx + dy * dy + dz * dz + eps2
+                    inv = ti.select(r2 > zero, one / ti.sqrt(r2), zero)
+                    s = mj * inv * inv * inv
+                    ax[k] += s * dx
+                    ay[k] += s * dy
+                    az[k] += s * dz
+            for k in ti.static(range(B)):
+                i = blk * B + k
+                if i < n:
+                    acc[i, 0] = G * ax[k]
+                    acc[i, 1] = G * ay[k]
+                    acc[i, 2] = G * az[k]
 
     @ti.kernel
     def potential(pos: ti.types.ndarray(dtype=real, ndim=2),
