@@ -12,7 +12,9 @@ from simkit.generate import generate
 from simkit.io import open_dataset
 from simkit.recipe import Recipe
 from simkit.simulators.nbody import G_AU_DAY_MSUN, CloseEncounter, Escape, NBody, ics
+from simkit.simulators.nbody.env import TimeStepEnv
 from simkit.simulators.nbody.gravity import accelerations
+from simkit.simulators.nbody.hermite import AarsethStep
 
 RECIPES = Path(__file__).resolve().parents[2] / "data" / "recipes"
 
@@ -75,6 +77,43 @@ def test_leapfrog_energy_error_is_bounded_oscillating_and_second_order():
         worst[steps] = errs.max()
     ratio = worst[400] / worst[800]
     assert ratio == pytest.approx(4.0, rel=0.25)  # dt^2
+
+
+def test_hermite_with_aarseth_steps_conserves_energy_on_an_eccentric_orbit():
+    period = 2 * math.pi * math.sqrt(1.0 / 1.001)
+    errs = {}
+    for eta in (0.02, 0.01):
+        sim = kepler_sim("hermite4", 1e-3, e=0.9)
+        sim.controller = AarsethStep(eta=eta)
+        e0 = sim.energy()
+        sim.integrate(10 * period)
+        errs[eta] = abs(sim.energy() / e0 - 1)
+        a, e = elements(sim)
+        assert abs(a - 1) < 1e-4 and abs(e - 0.9) < 1e-4
+    assert errs[0.01] < 1e-6
+    # fourth order: halving eta (and so every step) cuts the error by about 2^4
+    assert 8 < errs[0.02] / errs[0.01] < 40, errs
+
+
+def test_time_step_environment_adaptive_policy_beats_fixed_steps_at_equal_cost():
+    def eccentric(rng):
+        return ics.kepler(a=1.0, e=0.9, m=1e-3)
+
+    env = TimeStepEnv(eccentric, t_end=2 * math.pi)
+    obs = env.reset(seed=0)
+    assert obs.shape == (5,) and np.all(np.isfinite(obs))
+    done, total = False, 0.0
+    while not done:  # the classical Aarseth controller, eta = 0.02, as a policy
+        obs, reward, done, info = env.step(0.02 * 10 ** obs[0])
+        total += reward
+    adaptive = info
+    env.reset(seed=0)
+    done = False
+    while not done:  # the same number of equal steps
+        _, reward, done, info = env.step(2 * math.pi / adaptive["cost"])
+    assert info["cost"] == adaptive["cost"]
+    assert adaptive["energy_error"] < info["energy_error"] / 100
+    assert total == pytest.approx(-adaptive["energy_error"] / 1e-8 - 1e-3 * adaptive["cost"])
 
 
 def test_figure_eight_returns_within_1e_6_after_one_period():
@@ -151,6 +190,8 @@ def test_named_exceptions_for_encounters_and_escapes():
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="integrator must be one of"):
         NBody(integrator="ias15")
+    with pytest.raises(ValueError, match="gravity must be"):
+        NBody(gravity="tree")
     with pytest.raises(ValueError, match="same bodies"):
         NBody().add_arrays([1.0, 2.0], np.zeros((1, 3)), np.zeros((1, 3)))
     with pytest.raises(ValueError, match="t_end=0.5 is before"):

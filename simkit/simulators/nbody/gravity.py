@@ -28,7 +28,8 @@ def _kernels(dtype: np.dtype):
         return _KERNELS[key]
     real = ti.f64 if np.dtype(dtype) == np.float64 else ti.f32
 
-    B = 32 if real == ti.f32 else 8  # receiving bodies per thread: each source body loaded once serves B of them
+    # receiving bodies per thread: each source body, loaded once, serves B of them
+    B = 32 if real == ti.f32 else 8
 
     @ti.kernel
     def accel(pos: ti.types.ndarray(dtype=real, ndim=2), mass: ti.types.ndarray(dtype=real, ndim=1),

@@ -5,7 +5,9 @@
 >>> sim.move_to_com(); sim.integrate(2 * math.pi)        # doctest: +SKIP
 
 Integrators: ``leapfrog`` (kick-drift-kick, second order, symplectic), ``yoshida4``
-(Yoshida's fourth-order composition of three leapfrogs), and ``dop853`` (adaptive
+(Yoshida's fourth-order composition of three leapfrogs), ``hermite4`` (fourth-order
+Hermite predictor-corrector with shared steps from a pluggable controller, Aarseth's
+criterion by default; few-body, numpy), and ``dop853`` (adaptive
 8th-order embedded Runge-Kutta of Dormand & Prince with error control, from scipy;
 for few-body problems at high accuracy). Positions and velocities are float64; the
 direct-summation kernel for many bodies runs in ``precision`` (f32 or f64).
@@ -16,11 +18,18 @@ import math
 import numpy as np
 
 from simkit.simulators.nbody.gravity import accelerations, potential_energy
+from simkit.simulators.nbody.hermite import (
+    AarsethStep,
+    StepController,
+    StepState,
+    acc_jerk,
+    hermite_step,
+)
 from simkit.simulators.nbody.pm import pm_accelerations
 
 __all__ = ["NBody", "CloseEncounter", "Escape", "INTEGRATORS", "G_AU_DAY_MSUN"]
 
-INTEGRATORS = ("leapfrog", "yoshida4", "dop853")
+INTEGRATORS = ("leapfrog", "yoshida4", "hermite4", "dop853")
 #: Gaussian gravitational constant squared: G in AU^3 / (Msun day^2).
 G_AU_DAY_MSUN = 0.01720209895**2
 
@@ -56,9 +65,11 @@ class NBody:
         :data:`G_AU_DAY_MSUN` for AU, days and solar masses).
     softening : float
         Plummer softening length ``eps``.
-    integrator : {"leapfrog", "yoshida4", "dop853"}
+    integrator : {"leapfrog", "yoshida4", "hermite4", "dop853"}
     dt : float
         Step of the fixed-step integrators (the initial step hint of ``dop853``).
+    controller : StepController, optional
+        Step-size controller of ``hermite4`` (default ``AarsethStep(eta=0.02)``).
     rtol, atol : float
         Error control of ``dop853``.
     precision : {"f64", "f32"}
@@ -75,7 +86,8 @@ class NBody:
                  dt: float = 1e-3, rtol: float = 1e-12, atol: float = 1e-14,
                  precision: str = "f64", encounter_distance: float | None = None,
                  escape_distance: float | None = None, gravity: str = "direct",
-                 box: float = 1.0, mesh: int = 64) -> None:
+                 box: float = 1.0, mesh: int = 64, controller: StepController | None = None
+                 ) -> None:
         if integrator not in INTEGRATORS:
             raise ValueError(f"integrator must be one of {list(INTEGRATORS)}, got {integrator!r}")
         for name, v in (("G", G), ("dt", dt), ("rtol", rtol), ("atol", atol)):
@@ -97,6 +109,10 @@ class NBody:
         self.m = np.zeros(0)
         self.time, self.step_count = 0.0, 0
         self._acc: np.ndarray | None = None
+        self.controller = controller if controller is not None else AarsethStep()
+        self._aj: tuple[np.ndarray, np.ndarray] | None = None
+        self.next_dt = dt
+        self.last_state: StepState | None = None
 
     # ---- bodies -----------------------------------------------------------------------
 
@@ -118,7 +134,7 @@ class NBody:
         self.x = np.concatenate([self.x, pos])
         self.v = np.concatenate([self.v, vel])
         self.m = np.concatenate([self.m, m])
-        self._acc = None
+        self._acc = self._aj = None
 
     @property
     def n(self) -> int:
@@ -141,7 +157,7 @@ class NBody:
         M = self.m.sum()
         self.x -= (self.m @ self.x) / M
         self.v -= (self.m @ self.v) / M
-        self._acc = None
+        self._acc = self._aj = None
 
     # ---- diagnostics ------------------------------------------------------------------
 
@@ -182,10 +198,29 @@ class NBody:
         self._acc = self.accelerations()
         self.v += 0.5 * h * self._acc
 
+    def _hermite_prepare(self) -> None:
+        if self._aj is None:
+            self._aj = acc_jerk(self.x, self.v, self.m, self.G, self.softening**2)
+            self.next_dt = self.controller.first_dt(*self._aj)
+
+    def _hermite(self, h: float) -> None:
+        x, v, a, j, a2, a3 = hermite_step(self.x, self.v, self.m, self.G, self.softening**2,
+                                          *self._aj, h)
+        self.x, self.v, self._aj = x, v, (a, j)
+        self.last_state = StepState(self.time + h, h, a, j, a2, a3)
+        self.next_dt = self.controller.next_dt(self.last_state)
+        if not (math.isfinite(self.next_dt) and self.next_dt > 0):
+            raise ValueError(f"the step controller returned dt={self.next_dt!r}; expected a "
+                             "positive number")
+
     def step(self, dt: float | None = None) -> None:
-        """One step of a fixed-step integrator (``dt`` by default)."""
-        h = self.dt if dt is None else dt
-        if self.integrator == "leapfrog":
+        """One step: ``dt`` by default, or the controller's next step for ``hermite4``."""
+        if self.integrator == "hermite4":
+            self._hermite_prepare()
+        h = (self.next_dt if self.integrator == "hermite4" else self.dt) if dt is None else dt
+        if self.integrator == "hermite4":
+            self._hermite(h)
+        elif self.integrator == "leapfrog":
             self._kdk(h)
         elif self.integrator == "yoshida4":
             for w in _YOSHIDA:
@@ -225,7 +260,10 @@ class NBody:
                 self._dop853(t_end)
             return
         while t_end - self.time > 1e-12 * max(1.0, abs(t_end)):
-            self.step(min(self.dt, t_end - self.time))
+            if self.integrator == "hermite4":
+                self._hermite_prepare()
+            h = self.next_dt if self.integrator == "hermite4" else self.dt
+            self.step(min(h, t_end - self.time))
         self.time = float(t_end)
 
     def _guards(self) -> None:
