@@ -1,9 +1,12 @@
-"""Direct-summation throughput (``make bench``): interactions per second against REBOUND.
+"""N-body gravity throughput (``make bench``): direct summation against REBOUND, and the
+Barnes-Hut tree against direct summation.
 
 Ours: one evaluation of all accelerations (the Taichi kernel, f32 and f64) at N
 bodies. Baseline in the same run: REBOUND's leapfrog with its basic O(N^2) gravity,
 one step at the same N (one force evaluation per step). An interaction is one ordered
-pair (i, j), N^2 per evaluation. Medians of ``--repeats``; results in
+pair (i, j), N^2 per evaluation. The tree (theta = 0.5, float64, build included) is
+timed against the f64 direct sum at the same N, with its median relative force error
+against it. Medians of ``--repeats``; results in
 ``<out>/nbody_bench.md`` and ``.json``.
 """
 
@@ -19,6 +22,7 @@ import simkit
 from experiments.bench_io import machine
 from simkit.simulators.nbody import ics
 from simkit.simulators.nbody.gravity import accelerations
+from simkit.simulators.nbody.tree import tree_accelerations
 
 
 def time_ours(n: int, dtype, repeats: int) -> float:
@@ -52,6 +56,20 @@ def time_rebound(n: int, repeats: int) -> float:
     return statistics.median(times)
 
 
+def time_tree(n: int, repeats: int) -> dict:
+    m, x, _ = ics.plummer(n, np.random.default_rng(0))
+    ref = accelerations(x, m, 1.0, 0.01)
+    tree_accelerations(x, m, 1.0, 0.01, theta=0.5)  # compile
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        acc = tree_accelerations(x, m, 1.0, 0.01, theta=0.5)
+        times.append(time.perf_counter() - t0)
+    err = np.linalg.norm(acc - ref, axis=1) / np.linalg.norm(ref, axis=1)
+    return {"n": n, "tree_s": statistics.median(times), "direct_f64_s": time_ours(
+        n, np.float64, repeats), "median_error": float(np.median(err))}
+
+
 def run(sizes: list[int], repeats: int) -> dict:
     rows = []
     for n in sizes:
@@ -61,8 +79,9 @@ def run(sizes: list[int], repeats: int) -> dict:
             t = time_ours(n, dtype, repeats)
             row[f"{name}_s"], row[f"{name}_rate"] = t, n * n / t
         rows.append(row)
+    tree = [time_tree(n, repeats) for n in (1024, 4096, 16384, 65536)]
     return {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "repeats": repeats, "rows": rows}
+            "repeats": repeats, "rows": rows, "tree": tree}
 
 
 def render(r: dict) -> str:
@@ -76,7 +95,15 @@ def render(r: dict) -> str:
                      f"{row['f32_rate']:.3g} | {row['f64_rate'] / row['rebound_rate']:.2f} | "
                      f"{row['f32_rate'] / row['rebound_rate']:.2f} |")
     lines += ["", "Goals (issue 5): f64 at least 3x REBOUND; f32 at least 4e9 interactions/s "
-              "on 2 cores."]
+              "on 2 cores.", "", "## Barnes-Hut (theta = 0.5, quadrupoles) against direct f64",
+              "", "| N | tree s | direct f64 s | tree / direct | median force error |",
+              "|---|---|---|---|---|"]
+    for t in r["tree"]:
+        lines.append(f"| {t['n']} | {t['tree_s']:.4f} | {t['direct_f64_s']:.4f} | "
+                     f"{t['tree_s'] / t['direct_f64_s']:.2f} | {t['median_error']:.1e} |")
+    faster = [t["n"] for t in r["tree"] if t["tree_s"] < t["direct_f64_s"]]
+    lines += ["", f"The tree is faster from N = {faster[0]} on (of the sizes timed)."
+              if faster else "The tree is not faster at any size timed."]
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ from simkit.simulators.nbody.hermite import (
     hermite_step,
 )
 from simkit.simulators.nbody.pm import pm_accelerations
+from simkit.simulators.nbody.tree import tree_accelerations
 
 __all__ = ["NBody", "CloseEncounter", "Escape", "INTEGRATORS", "G_AU_DAY_MSUN"]
 
@@ -77,17 +78,18 @@ class NBody:
     encounter_distance, escape_distance : float, optional
         Raise :class:`CloseEncounter` / :class:`Escape` when crossed (checked after
         every step).
-    gravity : {"direct", "pm"}
-        Direct summation, or particle-mesh in the periodic cube ``[0, box)^3`` on a
-        ``mesh^3`` grid (positions wrap around; softening is the mesh's).
+    gravity : {"direct", "tree", "pm"}
+        Direct summation; Barnes-Hut with opening angle ``theta`` (float64); or
+        particle-mesh in the periodic cube ``[0, box)^3`` on a ``mesh^3`` grid
+        (positions wrap around; softening is the mesh's).
     """
 
     def __init__(self, *, G: float = 1.0, softening: float = 0.0, integrator: str = "leapfrog",
                  dt: float = 1e-3, rtol: float = 1e-12, atol: float = 1e-14,
                  precision: str = "f64", encounter_distance: float | None = None,
                  escape_distance: float | None = None, gravity: str = "direct",
-                 box: float = 1.0, mesh: int = 64, controller: StepController | None = None
-                 ) -> None:
+                 box: float = 1.0, mesh: int = 64, theta: float = 0.5,
+                 controller: StepController | None = None) -> None:
         if integrator not in INTEGRATORS:
             raise ValueError(f"integrator must be one of {list(INTEGRATORS)}, got {integrator!r}")
         for name, v in (("G", G), ("dt", dt), ("rtol", rtol), ("atol", atol)):
@@ -95,9 +97,9 @@ class NBody:
                 raise ValueError(f"{name} must be a positive number, got {v!r}")
         if not (math.isfinite(softening) and softening >= 0):
             raise ValueError(f"softening must be >= 0, got {softening!r}")
-        if gravity not in ("direct", "pm"):
-            raise ValueError(f"gravity must be 'direct' or 'pm', got {gravity!r}")
-        self.gravity, self.box, self.mesh = gravity, float(box), int(mesh)
+        if gravity not in ("direct", "tree", "pm"):
+            raise ValueError(f"gravity must be 'direct', 'tree' or 'pm', got {gravity!r}")
+        self.gravity, self.box, self.mesh, self.theta = gravity, float(box), int(mesh), theta
         if precision not in ("f64", "f32"):
             raise ValueError(f"precision must be 'f64' or 'f32', got {precision!r}")
         self.G, self.softening, self.integrator, self.dt = G, softening, integrator, dt
@@ -165,6 +167,8 @@ class NBody:
         x = self.x if x is None else x
         if self.gravity == "pm":
             return pm_accelerations(x, self.m, self.box, self.mesh, self.G)
+        if self.gravity == "tree":
+            return tree_accelerations(x, self.m, self.G, self.softening, self.theta)
         return accelerations(x, self.m, self.G, self.softening, dtype=self.dtype)
 
     def kinetic_energy(self) -> float:
