@@ -246,21 +246,28 @@ def stage_spectral_dataset(out: Path) -> str:
     ])
 
 
-def stage_fluid_dataset(out: Path) -> str:
-    """Small smoke-plume dataset (MAC grid, MGPCG projection, random obstacles)."""
+def small_dataset(recipe: str, root: Path, fixed: dict, **changes):
+    """Generate a cut-down copy of ``data/recipes/<recipe>.yaml`` into ``root`` (1
+    worker) and validate it; returns the generation result and the dataset."""
     import yaml
 
     from simkit.recipe import Recipe
 
-    root = out / "smoke2d"
     shutil.rmtree(root, ignore_errors=True)
-    spec = yaml.safe_load((RECIPES / "smoke_plume2d.yaml").read_text())
-    spec.update(splits={"train": 2, "test": 1}, trajectories_per_shard=3, frames=31,
-                write_interval=0.05)
-    spec["fixed"]["resolution"] = 48
+    spec = yaml.safe_load((RECIPES / f"{recipe}.yaml").read_text())
+    spec.update(changes)
+    spec["fixed"].update(fixed)
     res = generate(Recipe.from_dict(spec), root, workers=1)
     ds = open_dataset(root)
     ds.validate().raise_if_failed()
+    return res, ds
+
+
+def stage_fluid_dataset(out: Path) -> str:
+    """Small smoke-plume dataset (MAC grid, MGPCG projection, random obstacles)."""
+    res, ds = small_dataset("smoke_plume2d", out / "smoke2d", {"resolution": 48},
+                            splits={"train": 2, "test": 1}, trajectories_per_shard=3,
+                            frames=31, write_interval=0.05)
     tid = ds.ids("train")[0]
     traj = ds.trajectory(tid)
     smoke, solid = traj.frames["smoke"], traj.static["solid"]
@@ -288,17 +295,8 @@ def stage_fluid_dataset(out: Path) -> str:
 
 def stage_nbody_dataset(out: Path) -> str:
     """Small N-body dataset (random three-body systems, adaptive integrator); orbit plot."""
-    import yaml
-
-    from simkit.recipe import Recipe
-
-    root = out / "threebody"
-    shutil.rmtree(root, ignore_errors=True)
-    spec = yaml.safe_load((RECIPES / "threebody_random.yaml").read_text())
-    spec.update(splits={"train": 4, "test": 2}, trajectories_per_shard=3)
-    res = generate(Recipe.from_dict(spec), root, workers=1)
-    ds = open_dataset(root)
-    ds.validate().raise_if_failed()
+    res, ds = small_dataset("threebody_random", out / "threebody", {},
+                            splits={"train": 4, "test": 2}, trajectories_per_shard=3)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.8), constrained_layout=True)
     drift = []
     for ax, tid in zip(axes, ds.ids("train")[:3], strict=True):

@@ -295,20 +295,26 @@ class Fluid:
     # ---- interpolation --------------------------------------------------------------
 
     @ti.func
-    def _sample(self, q: ti.template(), stagger: ti.template(), x):
-        """Multilinear value of ``q`` (face component ``stagger`` or cells if -1) at ``x`` (m)."""
-        g = ti.Vector.zero(self._fp, self.dim)
-        for k in ti.static(range(self.dim)):
-            xk = ti.min(ti.max(x[k], 0.0), self.shape[k] * self.h) / self.h
-            g[k] = xk if ti.static(k == stagger) else xk - 0.5
+    def _locate(self, stagger: ti.template(), x):
+        """Lower corner index and fractions of the interpolation cell of ``x`` (m) on the
+        grid of face component ``stagger`` (cells if -1); ``x`` is clamped to the box."""
         lo = ti.Vector.zero(ti.i32, self.dim)
         fr = ti.Vector.zero(self._fp, self.dim)
         for k in ti.static(range(self.dim)):
-            first = 0 if ti.static(k == stagger) else -1
-            last = self.shape[k] if ti.static(k == stagger) else self.shape[k]
-            b = ti.min(ti.max(ti.cast(ti.floor(g[k]), ti.i32), first), last - 1)
+            g = ti.min(ti.max(x[k], 0.0), self.shape[k] * self.h) / self.h
+            first = 0
+            if ti.static(k != stagger):  # cell-centred along k: ghosts at -1 and shape[k]
+                g -= 0.5
+                first = -1
+            b = ti.min(ti.max(ti.cast(ti.floor(g), ti.i32), first), self.shape[k] - 1)
             lo[k] = b
-            fr[k] = g[k] - b
+            fr[k] = g - b
+        return lo, fr
+
+    @ti.func
+    def _sample(self, q: ti.template(), stagger: ti.template(), x):
+        """Multilinear value of ``q`` (face component ``stagger`` or cells if -1) at ``x`` (m)."""
+        lo, fr = self._locate(stagger, x)
         val = 0.0
         for o in ti.static(ti.grouped(ti.ndrange(*([2] * self.dim)))):
             wgt = 1.0
@@ -320,15 +326,7 @@ class Fluid:
     @ti.func
     def _sample_minmax(self, q: ti.template(), stagger: ti.template(), x):
         """Min and max of the ``2^d`` values ``_sample`` interpolates between."""
-        g = ti.Vector.zero(self._fp, self.dim)
-        for k in ti.static(range(self.dim)):
-            xk = ti.min(ti.max(x[k], 0.0), self.shape[k] * self.h) / self.h
-            g[k] = xk if ti.static(k == stagger) else xk - 0.5
-        lo = ti.Vector.zero(ti.i32, self.dim)
-        for k in ti.static(range(self.dim)):
-            first = 0 if ti.static(k == stagger) else -1
-            last = self.shape[k] if ti.static(k == stagger) else self.shape[k]
-            lo[k] = ti.min(ti.max(ti.cast(ti.floor(g[k]), ti.i32), first), last - 1)
+        lo, _ = self._locate(stagger, x)
         vmin = q[lo]
         vmax = q[lo]
         for o in ti.static(ti.grouped(ti.ndrange(*([2] * self.dim)))):
