@@ -248,6 +248,20 @@ def test_outer_solar_system_agrees_with_rebound_ias15():
     assert abs(sim.energy() / e0 - 1) < 1e-10
 
 
+def test_simulator_scenes_take_the_tree_and_reject_unknown_choices():
+    from simkit.simulators.nbody import NBodySimulator
+
+    sim = NBodySimulator.from_scene("cold_collapse", {"n": 500, "gravity": "tree",
+                                                      "softening": 0.05}, seed=1)
+    e0 = float(sim.state()["energy"])
+    sim.advance(0.1)
+    assert abs(float(sim.state()["energy"]) / e0 - 1) < 1e-3
+    with pytest.raises(ValueError, match="gravity must be 'direct' or 'tree'"):
+        NBodySimulator.from_scene("plummer", {"gravity": "pm"}, seed=0)
+    with pytest.raises(ValueError, match="unknown nbody scene 'plumer'"):
+        NBodySimulator.from_scene("plumer", {}, seed=0)
+
+
 def test_threebody_recipe_generates_a_dataset_with_diagnostics(tmp_path):
     spec = yaml.safe_load((RECIPES / "threebody_random.yaml").read_text())
     spec.update(splits={"train": 2, "test": 1}, trajectories_per_shard=3, frames=5)

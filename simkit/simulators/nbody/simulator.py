@@ -15,7 +15,8 @@ __all__ = ["NBodySimulator", "SCENES"]
 SCENES = ("kepler", "figure_eight", "threebody_random", "plummer", "cold_collapse")
 _DEFAULTS: dict[str, Any] = {"integrator": "leapfrog", "dt": 1e-3, "softening": 0.0, "n": 1024,
                              "semi_major_axis": 1.0, "eccentricity": 0.0, "mass_ratio": 1e-3,
-                             "precision": "f64", "rtol": 1e-12}
+                             "precision": "f64", "rtol": 1e-12, "gravity": "direct",
+                             "theta": 0.5}
 
 
 @register_simulator("nbody", scenes=SCENES, uses_taichi=True)
@@ -25,8 +26,9 @@ class NBodySimulator:
     Scenes: ``kepler`` (two bodies; ``semi_major_axis``, ``eccentricity``,
     ``mass_ratio``), ``figure_eight`` (Chenciner-Montgomery), ``threebody_random``
     (equal masses from rest-ish in a disc), ``plummer`` and ``cold_collapse`` (``n``
-    bodies). Frames carry positions, velocities, and energy, momentum and angular
-    momentum diagnostics.
+    bodies). ``gravity``: ``direct`` or ``tree`` (Barnes-Hut, opening angle ``theta``).
+    Frames carry positions, velocities, and energy, momentum and angular momentum
+    diagnostics.
     """
 
     version = "1"
@@ -45,6 +47,9 @@ class NBodySimulator:
         if scene not in SCENES:
             raise ValueError(f"unknown nbody scene {scene!r}; expected one of {list(SCENES)}")
         p = {**_DEFAULTS, **params}
+        if p["gravity"] not in ("direct", "tree"):
+            raise ValueError(f"nbody: gravity must be 'direct' or 'tree' (particle-mesh needs a "
+                             f"periodic scene), got {p['gravity']!r}")
         if p["integrator"] not in INTEGRATORS:
             raise ValueError(f"integrator must be one of {list(INTEGRATORS)}, "
                              f"got {p['integrator']!r}")
@@ -60,7 +65,8 @@ class NBodySimulator:
         }[scene]()
         self.scene, self.params = scene, p
         self.sim = NBody(G=1.0, softening=float(p["softening"]), integrator=p["integrator"],
-                         dt=float(p["dt"]), rtol=float(p["rtol"]), precision=p["precision"])
+                         dt=float(p["dt"]), rtol=float(p["rtol"]), precision=p["precision"],
+                         gravity=p["gravity"], theta=float(p["theta"]))
         self.sim.add_arrays(m, x, v)
 
     @classmethod
