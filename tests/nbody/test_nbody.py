@@ -189,6 +189,23 @@ def test_particle_mesh_force_of_a_point_mass_within_1_percent_where_resolved():
     assert abs(rel.mean()) < 1e-3  # no bias: the scatter is the mesh's anisotropy
 
 
+def test_periodic_box_density_wave_grows_as_cosh_of_the_jeans_rate():
+    """Cold uniform matter (rho = 1, G = 1) in a periodic box: a plane displacement wave
+    of wavelength L grows as cosh(sqrt(4 pi G rho) t) while linear."""
+    from simkit.simulators.nbody import NBodySimulator
+
+    sim = NBodySimulator.from_scene("periodic_box", {"lattice": 16, "mesh": 32, "dt": 0.005},
+                                    seed=0)
+    q = np.repeat((np.arange(16) + 0.5) / 16, 256)  # unperturbed x of each body
+    shape = np.sin(2 * np.pi * q)
+    omega = math.sqrt(4 * math.pi)
+    for t in (0.25, 0.5, 0.75):
+        sim.advance(t)
+        d = (sim.state()["position"][:, 0] - q + 0.5) % 1.0 - 0.5
+        growth = (d @ shape) / (shape @ shape) / 1e-3
+        assert growth == pytest.approx(math.cosh(omega * t), rel=0.01)
+
+
 def test_named_exceptions_for_encounters_and_escapes():
     sim = NBody(encounter_distance=0.05, dt=1e-3)
     sim.add(m=1.0, x=-0.1)

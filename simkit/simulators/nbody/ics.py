@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 __all__ = ["kepler", "figure_eight", "FIGURE_EIGHT_PERIOD", "random_threebody", "plummer",
-           "cold_collapse"]
+           "cold_collapse", "perturbed_lattice"]
 
 #: Period of the Chenciner-Montgomery figure-eight orbit for G = m = 1.
 FIGURE_EIGHT_PERIOD = 6.32591398
@@ -82,6 +82,20 @@ def cold_collapse(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     """``n`` equal masses (total 1) uniform in the unit ball, at rest."""
     r = rng.uniform(0, 1, n) ** (1 / 3)
     return _com(np.full(n, 1.0 / n), r[:, None] * _isotropic(rng, n), np.zeros((n, 3)))
+
+
+def perturbed_lattice(k: int, amplitude: float, box: float = 1.0, mode: int = 1,
+                      rng: np.random.Generator | None = None, noise: float = 0.0
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``k^3`` equal masses (total 1) on the cell centres of a periodic cube, at rest,
+    displaced along ``x`` by ``amplitude * box * sin(2 pi mode x / box)`` (a plane
+    density wave) plus, optionally, uniform random displacements of ``noise`` cells."""
+    c = (np.arange(k) + 0.5) * box / k
+    x = np.stack(np.meshgrid(c, c, c, indexing="ij"), axis=-1).reshape(-1, 3)
+    x[:, 0] += amplitude * box * np.sin(2 * np.pi * mode * x[:, 0] / box)
+    if noise:
+        x += (rng or np.random.default_rng()).uniform(-noise, noise, x.shape) * box / k
+    return np.full(k**3, 1.0 / k**3), np.mod(x, box), np.zeros((k**3, 3))
 
 
 def _isotropic(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -11,7 +11,7 @@ the tests); below that the mesh smooths them.
 import numpy as np
 import scipy.fft as sfft
 
-__all__ = ["pm_accelerations"]
+__all__ = ["pm_accelerations", "pm_potential_energy"]
 
 
 def _cic(pos: np.ndarray, box: float, mesh: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,9 +31,7 @@ def _corners(lo: np.ndarray, frac: np.ndarray, mesh: int):
                 yield idx, w
 
 
-def pm_accelerations(pos: np.ndarray, mass: np.ndarray, box: float, mesh: int,
-                     G: float = 1.0, workers: int = -1) -> np.ndarray:
-    """``(N, 3)`` accelerations in the periodic cube ``[0, box)^3`` on a ``mesh^3`` grid."""
+def _potential_mesh(pos, mass, box, mesh, G, workers):
     if mesh < 4 or mesh % 2:
         raise ValueError(f"mesh must be an even int >= 4, got {mesh!r}")
     h = box / mesh
@@ -49,7 +47,13 @@ def pm_accelerations(pos: np.ndarray, mass: np.ndarray, box: float, mesh: int,
     k2[0, 0, 0] = 1.0
     phi_k = -4 * np.pi * G * sfft.rfftn(rho, workers=workers) / k2
     phi_k[0, 0, 0] = 0.0  # the mean density is neutralised
-    phi = sfft.irfftn(phi_k, s=(mesh,) * 3, workers=workers)
+    return sfft.irfftn(phi_k, s=(mesh,) * 3, workers=workers), lo, frac, h
+
+
+def pm_accelerations(pos: np.ndarray, mass: np.ndarray, box: float, mesh: int,
+                     G: float = 1.0, workers: int = -1) -> np.ndarray:
+    """``(N, 3)`` accelerations in the periodic cube ``[0, box)^3`` on a ``mesh^3`` grid."""
+    phi, lo, frac, h = _potential_mesh(pos, mass, box, mesh, G, workers)
     acc = np.empty((len(pos), 3))
     for c in range(3):
         # fourth-order central difference (a spectral gradient rings at the mesh scale)
@@ -57,3 +61,11 @@ def pm_accelerations(pos: np.ndarray, mass: np.ndarray, box: float, mesh: int,
                 - (np.roll(phi, -2, c) - np.roll(phi, 2, c))) / (12 * h)
         acc[:, c] = -sum(w * grad[idx] for idx, w in _corners(lo, frac, mesh))
     return acc
+
+
+def pm_potential_energy(pos: np.ndarray, mass: np.ndarray, box: float, mesh: int,
+                        G: float = 1.0, workers: int = -1) -> float:
+    """``(1/2) sum_i m_i phi(x_i)`` with the mesh potential (self-energy included)."""
+    phi, lo, frac, _ = _potential_mesh(pos, mass, box, mesh, G, workers)
+    at = sum(w * phi[idx] for idx, w in _corners(lo, frac, mesh))
+    return float(0.5 * np.sum(mass * at))

@@ -25,7 +25,7 @@ from simkit.simulators.nbody.hermite import (
     acc_jerk,
     hermite_step,
 )
-from simkit.simulators.nbody.pm import pm_accelerations
+from simkit.simulators.nbody.pm import pm_accelerations, pm_potential_energy
 from simkit.simulators.nbody.tree import tree_accelerations
 
 __all__ = ["NBody", "CloseEncounter", "Escape", "INTEGRATORS", "G_AU_DAY_MSUN"]
@@ -175,6 +175,8 @@ class NBody:
         return float(0.5 * np.sum(self.m * np.sum(self.v**2, axis=1)))
 
     def potential_energy(self) -> float:
+        if self.gravity == "pm":
+            return pm_potential_energy(self.x, self.m, self.box, self.mesh, self.G)
         return potential_energy(self.x, self.m, self.G, self.softening)
 
     def energy(self) -> float:

@@ -12,11 +12,13 @@ from simkit.simulators.nbody.simulation import INTEGRATORS, NBody
 
 __all__ = ["NBodySimulator", "SCENES"]
 
-SCENES = ("kepler", "figure_eight", "threebody_random", "plummer", "cold_collapse")
+SCENES = ("kepler", "figure_eight", "threebody_random", "plummer", "cold_collapse",
+          "periodic_box")
 _DEFAULTS: dict[str, Any] = {"integrator": "leapfrog", "dt": 1e-3, "softening": 0.0, "n": 1024,
                              "semi_major_axis": 1.0, "eccentricity": 0.0, "mass_ratio": 1e-3,
                              "precision": "f64", "rtol": 1e-12, "gravity": "direct",
-                             "theta": 0.5}
+                             "theta": 0.5, "lattice": 16, "mesh": 32, "amplitude": 1e-3,
+                             "mode": 1, "noise": 0.0}
 
 
 @register_simulator("nbody", scenes=SCENES, uses_taichi=True)
@@ -26,7 +28,11 @@ class NBodySimulator:
     Scenes: ``kepler`` (two bodies; ``semi_major_axis``, ``eccentricity``,
     ``mass_ratio``), ``figure_eight`` (Chenciner-Montgomery), ``threebody_random``
     (equal masses from rest-ish in a disc), ``plummer`` and ``cold_collapse`` (``n``
-    bodies). ``gravity``: ``direct`` or ``tree`` (Barnes-Hut, opening angle ``theta``).
+    bodies), ``periodic_box`` (``lattice^3`` bodies in the unit periodic cube with a plane
+    density wave of ``amplitude`` and ``mode``, plus ``noise``; particle-mesh gravity on
+    a ``mesh^3`` grid; its energy includes the mesh self-energy of the bodies, which
+    varies with their place in the cells). ``gravity``: ``direct`` or ``tree``
+    (Barnes-Hut, opening angle ``theta``) for the other scenes.
     Frames carry positions, velocities, and energy, momentum and angular momentum
     diagnostics.
     """
@@ -47,7 +53,9 @@ class NBodySimulator:
         if scene not in SCENES:
             raise ValueError(f"unknown nbody scene {scene!r}; expected one of {list(SCENES)}")
         p = {**_DEFAULTS, **params}
-        if p["gravity"] not in ("direct", "tree"):
+        if scene == "periodic_box":
+            p["gravity"] = "pm"
+        elif p["gravity"] not in ("direct", "tree"):
             raise ValueError(f"nbody: gravity must be 'direct' or 'tree' (particle-mesh needs a "
                              f"periodic scene), got {p['gravity']!r}")
         if p["integrator"] not in INTEGRATORS:
@@ -62,11 +70,15 @@ class NBodySimulator:
             "threebody_random": lambda: ics.random_threebody(rng),
             "plummer": lambda: ics.plummer(n, rng),
             "cold_collapse": lambda: ics.cold_collapse(n, rng),
+            "periodic_box": lambda: ics.perturbed_lattice(
+                int(p["lattice"]), float(p["amplitude"]), mode=int(p["mode"]), rng=rng,
+                noise=float(p["noise"])),
         }[scene]()
         self.scene, self.params = scene, p
         self.sim = NBody(G=1.0, softening=float(p["softening"]), integrator=p["integrator"],
                          dt=float(p["dt"]), rtol=float(p["rtol"]), precision=p["precision"],
-                         gravity=p["gravity"], theta=float(p["theta"]))
+                         gravity=p["gravity"], theta=float(p["theta"]), box=1.0,
+                         mesh=int(p["mesh"]))
         self.sim.add_arrays(m, x, v)
 
     @classmethod
