@@ -537,7 +537,7 @@ class Fluid:
                 f"iterations (relative residual {info.residual:.3g})",
                 step=self.step_count, time=self.time, field="pressure")
         self._subtract_gradient()
-        self._tangential_all()
+        self._tangential_ghosts_all()
         return info
 
     def _external_solve(self) -> SolveInfo:
@@ -557,14 +557,12 @@ class Fluid:
         return SolveInfo(-1, rel, rel <= self.config.rtol * (1 + 1e-6))
 
     @ti.kernel
-    def _tangential_kernel(self):
+    def _tangential_ghosts_all(self):
+        """Refresh the tangential ghosts of every velocity component."""
         for a in ti.static(range(self.dim)):
             for k in ti.static(range(self.dim)):
                 if ti.static(k != a):
                     self._tangential_ghosts(self.u[a], a, k)
-
-    def _tangential_all(self) -> None:
-        self._tangential_kernel()
 
     # ---- stepping -------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ perturbations) from the trajectory seed only.
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,6 @@ class SceneSetup:
     source: np.ndarray | None = None
     source_values: tuple[float, float] = (1.0, 1.0)
     velocity: list[np.ndarray] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def cell_centres(shape: tuple[int, ...], h: float) -> list[np.ndarray]:
