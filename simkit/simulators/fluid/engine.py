@@ -431,9 +431,13 @@ class Fluid:
                     lap += src[I + e] + src[I - e] - 2.0 * src[I]
             dst[I] = src[I] + nu_dt_h2 * lap
 
-    @ti.kernel
-    def _boundary_velocity(self):
+    def _boundary_velocity(self) -> None:
         """Normal velocity on the box faces and obstacle faces, then tangential ghosts."""
+        self._normal_velocity()
+        self._tangential_ghosts_all()
+
+    @ti.kernel
+    def _normal_velocity(self):
         for a in ti.static(range(self.dim)):
             e = ti.Vector.unit(self.dim, a, ti.i32)
             ua = ti.static(self.u[a])
@@ -450,10 +454,6 @@ class Fluid:
                         ua[I] = self.side_vel[a, 1][a]
                 elif self.solid[I] or self.solid[I - e]:
                     ua[I] = 0.0
-        for a in ti.static(range(self.dim)):
-            for k in ti.static(range(self.dim)):
-                if ti.static(k != a):
-                    self._tangential_ghosts(self.u[a], a, k)
 
     @ti.func
     def _tangential_ghosts(self, q: ti.template(), a: ti.template(), k: ti.template()):

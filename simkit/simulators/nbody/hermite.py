@@ -11,6 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
+from simkit.simulators.nbody.gravity import _pairwise
+
 __all__ = ["acc_jerk", "hermite_step", "StepState", "StepController", "FixedStep",
            "AarsethStep"]
 
@@ -18,10 +20,8 @@ __all__ = ["acc_jerk", "hermite_step", "StepState", "StepController", "FixedStep
 def acc_jerk(x: np.ndarray, v: np.ndarray, m: np.ndarray, G: float,
              eps2: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Accelerations and jerks ``(N, 3)`` by direct summation."""
-    dx = x[None, :, :] - x[:, None, :]
+    dx, r2 = _pairwise(x, eps2)
     dv = v[None, :, :] - v[:, None, :]
-    r2 = np.einsum("ijk,ijk->ij", dx, dx) + eps2
-    np.fill_diagonal(r2, np.inf)
     inv3 = m[None, :] / (r2 * np.sqrt(r2))
     rv = np.einsum("ijk,ijk->ij", dx, dv) / r2
     a = G * np.einsum("ij,ijk->ik", inv3, dx)

@@ -221,19 +221,17 @@ class NBody:
 
     def step(self, dt: float | None = None) -> None:
         """One step: ``dt`` by default, or the controller's next step for ``hermite4``."""
+        if self.integrator == "dop853":
+            self._dop853(self.time + (self.dt if dt is None else dt))
+            return
         if self.integrator == "hermite4":
             self._hermite_prepare()
-        h = (self.next_dt if self.integrator == "hermite4" else self.dt) if dt is None else dt
-        if self.integrator == "hermite4":
+            h = self.next_dt if dt is None else dt
             self._hermite(h)
-        elif self.integrator == "leapfrog":
-            self._kdk(h)
-        elif self.integrator == "yoshida4":
-            for w in _YOSHIDA:
-                self._kdk(w * h)
         else:
-            self._dop853(self.time + h)
-            return
+            h = self.dt if dt is None else dt
+            for w in (1.0,) if self.integrator == "leapfrog" else _YOSHIDA:
+                self._kdk(w * h)
         self.time += h
         self.step_count += 1
         self._guards()
