@@ -95,6 +95,21 @@ def test_hermite_with_aarseth_steps_conserves_energy_on_an_eccentric_orbit():
     assert 8 < errs[0.02] / errs[0.01] < 40, errs
 
 
+@pytest.mark.parametrize("integrator", ["leapfrog", "hermite4"])
+def test_acc_jerk_matches_a_central_difference_of_the_acceleration_along_the_motion(integrator):
+    sim = NBody(integrator=integrator, dt=0.01)
+    sim.add_arrays(*ics.figure_eight())
+    sim.integrate(0.3)  # the accessor must follow the state, whichever integrator moved it
+    a, j = sim.acc_jerk()
+    h = 1e-5
+    fd = (accelerations(sim.x + h * sim.v, sim.m, 1.0, 0.0)
+          - accelerations(sim.x - h * sim.v, sim.m, 1.0, 0.0)) / (2 * h)
+    # Hermite (PEC) keeps the values at the predicted state of its last step: O(dt^4) off.
+    tol = 1e-12 if integrator == "leapfrog" else 1e-6
+    assert np.abs(a - sim.accelerations()).max() < tol * np.abs(a).max()
+    assert np.abs(j - fd).max() < max(tol, 1e-7) * np.abs(j).max()
+
+
 def test_time_step_environment_adaptive_policy_beats_fixed_steps_at_equal_cost():
     def eccentric(rng):
         return ics.kepler(a=1.0, e=0.9, m=1e-3)

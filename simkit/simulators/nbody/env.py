@@ -47,11 +47,10 @@ class TimeStepEnv:
         self.sim.add_arrays(*self.make_system(rng))
         self.e0 = self.sim.energy()
         self.error, self.cost, self.dt_prev = 0.0, 0, float("nan")
-        self.sim._hermite_prepare()
-        return self._observe(self._probe.first_dt(*self.sim._aj))
+        return self._observe(self._probe.first_dt(*self.sim.acc_jerk()))
 
     def _observe(self, dt_aarseth: float) -> np.ndarray:
-        a, j = self.sim._aj
+        a, j = self.sim.acc_jerk()
         ratio = np.min(np.linalg.norm(a, axis=1) / np.maximum(np.linalg.norm(j, axis=1), 1e-300))
         return np.array([np.log10(dt_aarseth), np.log10(ratio), self.sim.time / self.t_end,
                          np.log10(max(self.error, 1e-16)),

@@ -69,8 +69,15 @@ class AarsethStep:
     eta_start: float = 0.01
 
     def first_dt(self, a, j) -> float:
+        """``eta_start * min_i |a_i| / |j_i|`` over the bodies whose acceleration is not
+        negligible (a body at a point of symmetry, like the figure-eight's middle one, has
+        ``a = 0`` and would give a zero step)."""
         na, nj = np.linalg.norm(a, axis=1), np.linalg.norm(j, axis=1)
-        return float(self.eta_start * np.min(na / np.maximum(nj, 1e-300)))
+        ok = (na > 1e-6 * na.max()) & (nj > 0)
+        if not ok.any():
+            raise ValueError("Aarseth's first step needs bodies with non-zero acceleration "
+                             "and jerk; give a FixedStep controller for free bodies")
+        return float(self.eta_start * np.min(na[ok] / nj[ok]))
 
     def next_dt(self, state: StepState) -> float:
         n = [np.linalg.norm(q, axis=1) for q in (state.a, state.j, state.a2, state.a3)]
