@@ -2,20 +2,23 @@
 
 The system, on a grid of cells ``shape`` (2D or 3D), one row per ``FLUID`` cell::
 
-    (A p)_i = sum over the faces f of cell i of  w_f (p_i - p_j(f))
+    (A p)_i = sum over the faces f of cell i of  w_f (p_i - p_j(f))  +  c_i p_i
 
 with ``w_f >= 0`` the face weight (1 open, 0 closed, fractions allowed) and
 ``p_j = 0`` when the neighbour ``j`` is a ``DIRICHLET`` cell or lies outside the grid
 (a boundary face with ``w_f > 0`` is an open boundary at pressure 0; ``w_f = 0`` a
 wall). ``SOLID`` cells are not unknowns; faces towards them must have ``w_f = 0``.
-With no Dirichlet condition anywhere the system is singular (pure Neumann): the
+``c_i >= 0`` is an optional shift of the diagonal (zero for pressure projection; a
+Dirichlet condition folded into the row, or the ``c I`` of an implicit time step).
+With no Dirichlet condition and no shift anywhere the system is singular (pure Neumann): the
 right-hand side is projected onto the range (mean over fluid cells removed) and so
 is every preconditioned residual.
 
 The preconditioner is one symmetric multigrid V-cycle (McAdams, Sifakis & Teran
 2010): cell types coarsen as "any Dirichlet child -> Dirichlet, else any fluid child
 -> fluid", coarse face weights are the mean of the fine faces they cover (so the
-coarse operator is the rediscretised one for constant weights), residuals restrict
+coarse operator is the rediscretised one for constant weights), coarse shifts are
+``2^(2-d)`` times the sum of the fine ones (the Galerkin product), residuals restrict
 by summation (scaled by ``2^(2-d)``), corrections prolong piecewise constant, and
 red-black Gauss-Seidel smooths (red then black going down, black then red going up,
 so the V-cycle is a symmetric operator, as CG needs). CG vectors are float64; the
@@ -81,6 +84,7 @@ class _Level:
                   for d in range(len(shape))]
         self.x = ti.field(real, shape)
         self.r = ti.field(real, shape)
+        self.c = ti.field(ti.f32, shape)
 
 
 @ti.data_oriented
@@ -117,6 +121,7 @@ class MGPCG:
         while all(s % 2 == 0 and s >= 4 for s in shapes[-1]):
             shapes.append(tuple(s // 2 for s in shapes[-1]))
         self.levels = [_Level(s, real) for s in shapes]
+        self._real_np = np.float32 if real == ti.f32 else np.float64
         self.top = self.levels[0]
         f64 = ti.f64
         self.b, self.x = ti.field(f64, shape), ti.field(f64, shape)
@@ -126,8 +131,10 @@ class MGPCG:
 
     # ---- operator set-up ------------------------------------------------------------
 
-    def set_operator(self, ctype: np.ndarray, weights: list[np.ndarray]) -> None:
-        """Load cell types ``shape`` and face weights ``[shape + e_d for d]``, then build."""
+    def set_operator(self, ctype: np.ndarray, weights: list[np.ndarray],
+                     shift: np.ndarray | None = None) -> None:
+        """Load cell types ``shape``, face weights ``[shape + e_d for d]`` and the optional
+        diagonal shift ``shape`` (``>= 0``), then build."""
         ctype = np.asarray(ctype)
         if ctype.shape != self.shape:
             raise ValueError(f"ctype must have shape {self.shape}, got {ctype.shape}")
@@ -142,6 +149,14 @@ class MGPCG:
             if not (np.all(np.isfinite(w)) and np.all(w >= 0)):
                 raise ValueError(f"weights[{d}] must be finite and >= 0")
             top.w[d].from_numpy(w)
+        if shift is None:
+            top.c.fill(0.0)
+        else:
+            shift = np.asarray(shift, dtype=np.float32)
+            if shift.shape != self.shape or not (np.all(np.isfinite(shift))
+                                                 and np.all(shift >= 0)):
+                raise ValueError(f"shift must be a finite array >= 0 of shape {self.shape}")
+            top.c.from_numpy(shift)
         self.build()
 
     def build(self) -> None:
@@ -151,6 +166,7 @@ class MGPCG:
         n_fluid, n_open = self._census(self.levels[0])
         self.n_fluid = int(n_fluid)
         self.singular = n_open == 0
+        self._fluid = self.levels[0].ctype.to_numpy() == FLUID
 
     @ti.kernel
     def _coarsen(self, fine: ti.template(), coarse: ti.template()):
@@ -163,6 +179,11 @@ class MGPCG:
                 elif c == FLUID and t == SOLID:
                     t = FLUID
             coarse.ctype[I] = ti.cast(t, ti.i8)
+            shift = 0.0
+            for o in ti.static(ti.grouped(ti.ndrange(*([2] * self.dim)))):
+                if fine.ctype[I * 2 + o] == FLUID:
+                    shift += fine.c[I * 2 + o]
+            coarse.c[I] = ti.cast(shift * 2.0 ** (2 - self.dim), ti.f32)
         for d in ti.static(range(self.dim)):
             for I in ti.grouped(coarse.w[d]):
                 s = 0.0
@@ -174,11 +195,14 @@ class MGPCG:
 
     @ti.kernel
     def _census(self, lvl: ti.template()) -> ti.types.vector(2, ti.i32):
-        """(number of fluid cells, number of open Dirichlet faces of fluid cells)."""
+        """(number of fluid cells, number of open Dirichlet faces and shifted rows of
+        fluid cells)."""
         out = ti.Vector([0, 0])
         for I in ti.grouped(lvl.ctype):
             if lvl.ctype[I] == FLUID:
                 out[0] += 1
+                if lvl.c[I] > 0:
+                    out[1] += 1
                 for d in ti.static(range(self.dim)):
                     e = ti.Vector.unit(self.dim, d, ti.i32)
                     if lvl.w[d][I] > 0:
@@ -198,7 +222,7 @@ class MGPCG:
     @ti.func
     def _stencil(self, lvl: ti.template(), x: ti.template(), I):
         """(diagonal, sum of w_f x_j over fluid neighbours) of row ``I``."""
-        diag = ti.cast(0.0, x.dtype)
+        diag = ti.cast(lvl.c[I], x.dtype)
         off = ti.cast(0.0, x.dtype)
         for d in ti.static(range(self.dim)):
             e = ti.Vector.unit(self.dim, d, ti.i32)
@@ -412,6 +436,18 @@ class MGPCG:
         info = self.run(rtol, maxiter, zero_guess=x0 is None)
         return self.x.to_numpy(), info
 
+    def precondition(self, r: np.ndarray) -> np.ndarray:
+        """One V-cycle ``z = M^-1 r`` on numpy arrays of shape ``shape`` (``r`` zero off
+        fluid cells; ``z`` mean-free on them when the system is singular)."""
+        top = self.levels[0]
+        top.r.from_numpy(np.asarray(r, dtype=self._real_np))
+        top.x.fill(0.0)
+        self._vcycle()
+        z = top.x.to_numpy().astype(np.float64)
+        if self.singular:
+            z[self._fluid] -= z[self._fluid].mean()
+        return z
+
     # ---- the operator as arrays -------------------------------------------------------
 
     def stencil(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -439,6 +475,7 @@ class MGPCG:
             nb_hi[tuple(sl_src)] = fluid[tuple(sl)]
             st[1 + 2 * d] = -lo * nb_lo
             st[2 + 2 * d] = -hi * nb_hi
+        st[0] += top.c.to_numpy()
         st *= fluid
         return st, offsets, fluid.astype(np.int8)
 

@@ -1,0 +1,142 @@
+"""Preconditioners: exact factors, scipy interoperability, multigrid convergence rates."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from solvers import AMG, SSOR, GeometricMG, IncompleteCholesky, Jacobi, cg, gallery
+
+
+def count(solver, *args, **kwargs):
+    its = []
+    x, info = solver(*args, callback=lambda xk: its.append(1), **kwargs)
+    return x, info, len(its)
+
+
+def dense_ic0(A: np.ndarray) -> np.ndarray:
+    """Textbook IC(0): Cholesky with every update outside the pattern of A dropped."""
+    n = len(A)
+    L = np.tril(A).astype(float)
+    pattern = A != 0
+    for k in range(n):
+        L[k, k] = np.sqrt(L[k, k])
+        L[k + 1:, k] /= L[k, k]
+        for j in range(k + 1, n):
+            for i in range(j, n):
+                if pattern[i, j]:
+                    L[i, j] -= L[i, k] * L[j, k]
+    return L
+
+
+def assembled(P, n: int) -> np.ndarray:
+    """The matrix of ``M^-1`` column by column."""
+    return np.column_stack([P.apply(e) for e in np.eye(n)])
+
+
+@pytest.mark.parametrize("spec", ["poisson:72d", "lognormal:52d", "obstacles:6"])
+def test_ic0_equals_textbook_ic0_on_grid_stencils(spec):
+    A = gallery.make(spec).matrix()
+    L = dense_ic0(A.toarray())
+    ours = np.linalg.inv(assembled(IncompleteCholesky(A), A.shape[0]))
+    assert np.allclose(ours, L @ L.T, rtol=1e-10, atol=1e-10)
+
+
+def test_mic0_preserves_row_sums():
+    A = gallery.make("two_phase:82d", ratio=100.0).matrix()
+    P = IncompleteCholesky(A, tau=1.0)
+    assert P.pivots_reset == 0
+    M = np.linalg.inv(assembled(P, A.shape[0]))
+    assert np.allclose(M @ np.ones(A.shape[0]), A @ np.ones(A.shape[0]), rtol=1e-9, atol=1e-9)
+    ic0 = np.linalg.inv(assembled(IncompleteCholesky(A), A.shape[0]))
+    assert not np.allclose(ic0 @ np.ones(A.shape[0]), A @ np.ones(A.shape[0]), atol=1e-3)
+
+
+def test_ssor_is_the_textbook_formula():
+    A = gallery.make("lognormal:62d").matrix().toarray()
+    w = 1.4
+    D, L = np.diag(np.diag(A)), np.tril(A, -1)
+    M = (D + w * L) @ np.linalg.inv(D) @ (D + w * L.T) / (w * (2 - w))
+    assert np.allclose(np.linalg.inv(assembled(SSOR(A, w), len(A))), M, rtol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def obstacle_problem():
+    return gallery.make("obstacles:322d")
+
+
+def make_preconditioner(name, p):
+    A = p.matrix()
+    return {"jacobi": lambda: Jacobi(A), "ssor": lambda: SSOR(A, 1.5),
+            "ic0": lambda: IncompleteCholesky(A), "mic0": lambda: IncompleteCholesky(A, 0.97),
+            "amg_sa": lambda: AMG(A, "sa"), "amg_rs": lambda: AMG(A, "rs"),
+            "gmg": lambda: GeometricMG(p.A)}[name]()
+
+
+@pytest.mark.parametrize("name", ["jacobi", "ssor", "ic0", "mic0", "amg_sa", "amg_rs", "gmg"])
+def test_each_linear_operator_works_unchanged_in_scipy_cg(obstacle_problem, name):
+    p = obstacle_problem
+    A = p.matrix()
+    P = make_preconditioner(name, p)
+    M = P.aspreconditioner()
+    x, info, theirs = count(spla.cg, A, p.b, rtol=1e-8, M=M)
+    assert info == 0 and np.linalg.norm(p.b - A @ x) <= 1e-6 * np.linalg.norm(p.b)
+    x, info, ours = count(cg, A, p.b, rtol=1e-8, M=M)
+    assert info == 0 and abs(ours - theirs) <= 1
+    _, _, plain = count(cg, A, p.b, rtol=1e-8)
+    assert ours < plain
+    assert "setup" in repr(P) and P.setup_time >= 0
+
+
+def residual_history(A, b, M, rtol=1e-10):
+    hist = [1.0]
+    cg(A, b, rtol=rtol, M=M,
+       callback=lambda xk: hist.append(np.linalg.norm(b - A @ xk) / np.linalg.norm(b)))
+    return np.array(hist)
+
+
+@pytest.mark.parametrize("spec", [
+    "poisson:322d", "poisson:642d", "poisson:1282d", "obstacles:1282d", "two_phase:1282d",
+    "poisson:16", pytest.param("poisson:2562d", marks=pytest.mark.slow),
+    pytest.param("poisson:32", marks=pytest.mark.slow),
+    pytest.param("obstacles:64", marks=pytest.mark.slow)])
+def test_gmg_pcg_gains_10x_every_two_iterations(spec):
+    p = gallery.make(spec)
+    hist = residual_history(p.A, p.b, GeometricMG(p.A).aspreconditioner(), rtol=1e-8)
+    assert hist[-1] <= 1e-8
+    assert np.all(hist[2:] <= 0.1 * hist[:-2]), hist
+
+
+def test_multigrid_iterations_do_not_grow_with_size():
+    its = {"gmg": [], "amg": []}
+    for n in (32, 64, 128):
+        p = gallery.make(f"poisson:{n}2d")
+        its["gmg"].append(count(cg, p.A, p.b, rtol=1e-8,
+                                M=GeometricMG(p.A).aspreconditioner())[2])
+        its["amg"].append(count(cg, p.matrix(), p.b, rtol=1e-8,
+                                M=AMG(p.matrix()).aspreconditioner())[2])
+    for name, seq in its.items():  # 16x more unknowns, at most 2 more iterations
+        assert max(seq) <= seq[0] + 2, (name, seq)
+
+
+def test_geometric_mg_shares_a_hierarchy_between_operators_of_one_grid():
+    a, b = gallery.make("poisson:322d"), gallery.make("two_phase:322d")
+    Pa, Pb = GeometricMG(a.A), GeometricMG(b.A)
+    assert Pa.mg is Pb.mg
+    r = np.random.default_rng(0).standard_normal(a.n)
+    za, zb, za2 = Pa.apply(r), Pb.apply(r), Pa.apply(r)
+    assert np.array_equal(za, za2) and not np.allclose(za, zb)
+
+
+def test_bad_input():
+    A = gallery.make("poisson:82d").matrix()
+    with pytest.raises(ValueError, match="GeometricMG needs a StencilOperator"):
+        GeometricMG(A)
+    with pytest.raises(ValueError, match="diagonal of A must be positive"):
+        IncompleteCholesky(-A)
+    with pytest.raises(ValueError, match="kind must be 'sa' or 'rs'"):
+        AMG(A, "ml")
+    with pytest.raises(ValueError, match=r"tau must lie in \[0, 1\]"):
+        IncompleteCholesky(A, tau=2.0)
+    with pytest.raises(ValueError, match="A must be square"):
+        SSOR(sp.csr_matrix(np.ones((2, 3))))
