@@ -30,7 +30,7 @@ import numpy as np
 import taichi as ti
 
 import simkit
-from experiments.bench_io import machine
+from simkit.provenance import machine
 from simkit.simulators.fluid.mgpcg import FLUID, MGPCG
 from simkit.simulators.fluid.simulator import FluidSimulator
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -30,6 +29,7 @@ import numpy as np
 
 from simkit.generate import generate
 from simkit.io import Compression, DatasetWriter, Schema, Trajectory, Variable, WindowDataset
+from simkit.provenance import machine
 from simkit.recipe import Recipe
 
 WINDOW = (4, 4)  # n_input, n_output: 8 frames per window
@@ -42,20 +42,6 @@ CODECS = {"gzip+shuffle (default)": Compression("gzip", 4),
 
 def _slug(codec: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in codec)
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, "
-            f"Python {platform.python_version()}, {platform.system()}")
 
 
 def drop_cache(paths: list[Path]) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 import taichi as ti
 
 import simkit
-from experiments.bench_io import machine
+from simkit.provenance import machine
 from simkit.simulators.mpm import MPM, MPMConfig, Particles, build_scene, material
 
 EXAMPLES = Path(ti.__file__).parent / "examples" / "simulation"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import simkit
-from experiments.bench_io import machine
+from simkit.provenance import machine
 from simkit.simulators.nbody import ics
 from simkit.simulators.nbody.gravity import accelerations
 from simkit.simulators.nbody.tree import tree_accelerations

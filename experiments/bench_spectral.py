@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.fft as sfft
 
-from experiments.bench_io import machine
+from simkit.provenance import machine
 from simkit.simulators.spectral_ns import SpectralNS2D, gaussian_random_field
 
 

@@ -28,7 +28,7 @@ from experiments.bench_fluid import (
     time_ours,
     time_taichi_example,
 )
-from experiments.bench_io import machine
+from simkit.provenance import machine
 from simkit.simulators.fluid.simulator import FluidSimulator
 from simkit.simulators.spectral_ns import SpectralNS2D, gaussian_random_field
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import simkit
-from experiments.bench_io import machine
+from simkit.provenance import machine
 from simkit.simulators.nbody.gravity import accelerations
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from simkit._version import __version__
 
-__all__ = ["code_provenance", "runtime_provenance", "config_sha256", "utc_now"]
+__all__ = ["code_provenance", "runtime_provenance", "config_sha256", "utc_now", "machine"]
 
 
 def utc_now() -> str:
@@ -56,3 +56,21 @@ def runtime_provenance(uses_taichi: bool) -> dict[str, Any]:
 def config_sha256(config: dict[str, Any]) -> str:
     """sha256 of the canonical JSON form of a resolved config."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def machine() -> str:
+    """One line naming this machine for benchmark tables: host, CPU model, cores, RAM."""
+    import os
+    import platform
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, "
+            f"Python {platform.python_version()}, {platform.system()}")

@@ -140,3 +140,9 @@ def test_bad_input():
         IncompleteCholesky(A, tau=2.0)
     with pytest.raises(ValueError, match="A must be square"):
         SSOR(sp.csr_matrix(np.ones((2, 3))))
+
+
+def test_incomplete_cholesky_says_when_it_is_the_full_pattern_ic0():
+    assert IncompleteCholesky(gallery.make("obstacles:8").matrix()).is_exact()
+    bar = gallery.make("pyamg:bar").matrix()  # elasticity: the matrix graph has triangles
+    assert not IncompleteCholesky(bar).is_exact()
