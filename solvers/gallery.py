@@ -216,14 +216,17 @@ PROBLEMS = {
 
 
 def make(spec: str, **kwargs) -> Problem:
-    """A problem from a spec ``"kind:n"`` (3D ``n^3``), ``"kind:n2d"`` (2D ``n^2``) or
-    ``"pyamg:name"``; ``kind`` one of :data:`PROBLEMS`."""
+    """A problem from a spec ``"kind:n"`` (3D ``n^3``), ``"kind:n2d"`` (2D ``n^2``),
+    ``"pyamg:name"`` or ``"pressure:DATASET_PATH"`` (the last frame of the first test
+    trajectory of a fluid ``pressure_systems`` dataset); ``kind`` one of :data:`PROBLEMS`."""
     kind, _, size = spec.partition(":")
     if kind == "pyamg":
         return pyamg_example(size, **kwargs)
+    if kind == "pressure":
+        return pressure_system(size, **kwargs)
     if kind not in PROBLEMS or not size:
-        raise ValueError(f"problem spec must be 'kind:n', 'kind:n2d' or 'pyamg:name' with "
-                         f"kind one of {sorted(PROBLEMS)}, got {spec!r}")
+        raise ValueError(f"problem spec must be 'kind:n', 'kind:n2d', 'pyamg:name' or "
+                         f"'pressure:PATH' with kind one of {sorted(PROBLEMS)}, got {spec!r}")
     two_d = size.endswith("2d")
     n = int(size[:-2] if two_d else size)
     return PROBLEMS[kind]((n, n) if two_d else (n, n, n), **kwargs)

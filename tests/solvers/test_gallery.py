@@ -57,7 +57,7 @@ def test_pressure_systems_read_back_from_a_dataset(tmp_path):
     with DatasetWriter(tmp_path / "ds", schema, n_frames=1, write_interval=1.0,
                        simulator={"name": "test", "version": "0"}) as w:
         w.add("test", Trajectory("test-000000", frames=frames))
-    q = gallery.pressure_system(tmp_path / "ds")
+    q = gallery.make(f"pressure:{tmp_path / 'ds'}")
     assert abs(q.matrix() - p.matrix()).max() < 1e-12 and np.allclose(q.b, p.b)
     with pytest.raises(ValueError, match=r"trajectory must be in \[0, 1\)"):
         gallery.pressure_system(tmp_path / "ds", trajectory=3)
