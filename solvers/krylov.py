@@ -41,16 +41,17 @@ def _conjugate_gradients(s: System, callback, flexible: bool) -> tuple[np.ndarra
         if it >= s.maxiter:
             return x, it
         rho_prev = p = r_prev = None
+        rr = float(r @ r)
         while it < s.maxiter:
             z = s.precondition(r)
-            rho = float(r @ z)
+            rho = rr if s.M is None else float(r @ z)  # unpreconditioned: r.z = |r|^2
             if rho <= 0:
                 return x, INDEFINITE_PRECONDITIONER
             if p is None:
                 p = z.copy()
             else:  # Fletcher-Reeves, or Polak-Ribiere for a changing preconditioner
-                beta = (rho - float(r_prev @ z)) / rho_prev if flexible else rho / rho_prev
-                p = z + beta * p
+                p *= (rho - float(r_prev @ z)) / rho_prev if flexible else rho / rho_prev
+                p += z
             q = s.A.matvec(p)
             curvature = float(p @ q)
             if curvature <= 0:
@@ -60,11 +61,12 @@ def _conjugate_gradients(s: System, callback, flexible: bool) -> tuple[np.ndarra
             if flexible:
                 r_prev = r.copy()
             r -= alpha * q
+            rr = float(r @ r)
             rho_prev = rho
             it += 1
             if callback is not None:
                 callback(x)
-            if np.linalg.norm(r) <= s.tol:
+            if rr <= s.tol * s.tol:
                 break
 
 
