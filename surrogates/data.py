@@ -1,0 +1,142 @@
+"""Lightning data module over a simkit grid dataset: ``n_input`` frames in, the next
+``n_output`` out, channels stacked, normalisers from the train split's statistics.
+
+A batch is ``{"input": (B, n_input, C, *grid), "target": (B, n_output, C, *grid)}`` in
+the dataset's units, ``C`` the channels of ``variables`` in order (a vector variable
+``("component", *space)`` gives one channel per component). Normalisation happens in
+the model wrapper, with :attr:`GridDataModule.normaliser` (train-only mean and std per
+channel, from ``stats.json``), so checkpoints carry it.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from simkit.io import WindowDataset, open_dataset
+
+__all__ = ["GridDataModule", "channel_names", "stack_channels"]
+
+
+def stack_channels(frames: dict[str, np.ndarray], variables: list[str], grid_dims: int):
+    """``{name: (T, [components,] *grid)}`` -> ``(T, C, *grid)`` float32."""
+    parts = []
+    for name in variables:
+        a = np.asarray(frames[name], dtype=np.float32)
+        parts.append(a.reshape(a.shape[0], -1, *a.shape[a.ndim - grid_dims:]))
+    return np.concatenate(parts, axis=1)
+
+
+def channel_names(schema, variables: list[str], stats: dict) -> list[str]:
+    """Channel labels, e.g. ``["velocity[x]", "velocity[y]", "pressure"]``."""
+    out = []
+    for name in variables:
+        comps = stats["variables"][name]["components"]
+        out += [name] if len(comps) <= 1 else [f"{name}[{c}]" for c in comps]
+    return out
+
+
+class _Windows(torch.utils.data.Dataset):
+    def __init__(self, root: Path, split: str, n_input: int, n_output: int, stride: int,
+                 variables: list[str], grid_dims: int) -> None:
+        self.windows = WindowDataset(root, split, n_input, n_output, stride=stride,
+                                     variables=variables, include_static=False)
+        self.variables, self.grid_dims = variables, grid_dims
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        w = self.windows[i]
+        return {k: torch.from_numpy(stack_channels(w[k], self.variables, self.grid_dims))
+                for k in ("input", "target")}
+
+
+class GridDataModule(pl.LightningDataModule):
+    """Parameters
+    ----------
+    path : str
+        A simkit dataset of kind ``grid`` with ``train`` and ``valid`` (and for
+        ``test``, ``test``) splits and ``stats.json``.
+    variables : list of str, optional
+        Time-dependent float variables to learn (default: all).
+    n_input, n_output : int
+        Frames in per window, frames out per training target (the unroll length of
+        pushforward training is ``n_output``).
+    rollout_steps : int
+        Frames predicted autoregressively in validation and test (``None``: as many as
+        the trajectories allow after ``n_input``).
+    batch_size, num_workers, stride : int
+    """
+
+    def __init__(self, path: str, variables: list[str] | None = None, n_input: int = 1,
+                 n_output: int = 1, rollout_steps: int | None = None, batch_size: int = 16,
+                 num_workers: int = 0, stride: int = 1) -> None:
+        super().__init__()
+        self.root = Path(path)
+        with open_dataset(self.root, verify="none") as ds:
+            schema, self.stats, n_frames = ds.schema, ds.stats, ds.n_frames
+            self.write_interval = ds.write_interval
+            self.splits = ds.splits
+        if schema.kind != "grid":
+            raise ValueError(f"{path}: a grid dataset is needed, this one is {schema.kind!r}")
+        floats = [v.name for v in schema.dynamic if v.is_float]
+        self.variables = list(variables) if variables else floats
+        unknown = sorted(set(self.variables) - set(floats))
+        if unknown:
+            raise ValueError(f"unknown or non-float variables {unknown}; expected some of "
+                             f"{floats}")
+        self.grid_dims = len(schema.space_dims)
+        self.grid_shape = tuple(schema.sizes[d] for d in schema.space_dims)
+        self.channels = channel_names(schema, self.variables, self.stats)
+        self.n_input, self.n_output = n_input, n_output
+        self.rollout_steps = n_frames - n_input if rollout_steps is None else rollout_steps
+        if self.rollout_steps < 1 or n_input + self.rollout_steps > n_frames:
+            raise ValueError(f"rollout_steps must be in [1, {n_frames - n_input}] for "
+                             f"{n_frames} frames and n_input {n_input}, got {rollout_steps}")
+        self.batch_size, self.num_workers, self.stride = batch_size, num_workers, stride
+        self.schema = schema
+
+    @property
+    def dataset_schema(self) -> dict:
+        """What a checkpoint must know of the data: variables, per-frame shapes, grid,
+        seconds per frame, the dataset's path."""
+        shapes = {v: [self.schema.sizes[d] for d in self.schema.variable(v).dims]
+                  for v in self.variables}
+        return {"variables": self.variables, "frame_shapes": shapes,
+                "grid": list(self.grid_shape), "channels": self.channels,
+                "write_interval": self.write_interval, "dataset": str(self.root)}
+
+    @property
+    def normaliser(self) -> dict[str, list[float]]:
+        """Train-split mean and std per channel (dataset units)."""
+        mean, std = [], []
+        for name in self.variables:
+            v = self.stats["variables"][name]["value"]
+            mean += v["mean"]
+            std += [max(s, 1e-12) for s in v["std"]]
+        return {"mean": mean, "std": std}
+
+    def _loader(self, split: str, n_output: int, shuffle: bool) -> DataLoader:
+        if split not in self.splits:
+            raise ValueError(f"{self.root}: no {split!r} split (has {self.splits})")
+        stride = self.stride if n_output == self.n_output else n_output + self.n_input
+        data = _Windows(self.root, split, self.n_input, n_output, stride, self.variables,
+                        self.grid_dims)
+        return DataLoader(data, batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.n_output, True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("valid", self.rollout_steps, False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.rollout_steps, False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", self.rollout_steps, False)

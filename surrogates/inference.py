@@ -1,0 +1,138 @@
+"""Trained surrogates inside user PDE codes: ``surrogates.load(path)``.
+
+A checkpoint written by ``simkit-train`` carries, besides the weights, a
+``"surrogate"`` block: the model name and config, the normaliser, and the dataset
+schema it was trained on (variables, channels, grid, frames in, seconds per frame).
+It loads with ``torch.load(weights_only=True)``: nothing is unpickled.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from surrogates.models import build
+
+__all__ = ["Surrogate", "load", "FORMAT"]
+
+FORMAT = "simkit-surrogate/1"
+
+
+class Surrogate:
+    """A trained grid model in the simulator's layout and units.
+
+    ``state`` is ``(..., n_input, *frame)`` for one variable, or a dict of such arrays
+    for several (``frame`` the variable's per-frame shape, e.g. ``(y, x)`` or
+    ``(component, y, x)``), numpy or torch, any leading batch axes.
+    """
+
+    def __init__(self, info: dict, state_dict: dict, device: str | torch.device = "cpu") -> None:
+        self.info = info
+        self.device = torch.device(device)
+        self.variables: list[str] = info["variables"]
+        self.frame_shapes = {v: tuple(s) for v, s in info["frame_shapes"].items()}
+        self.grid = tuple(info["grid"])
+        self.n_input = int(info["n_input"])
+        self.frames_per_call = int(info["frames_per_call"])
+        self.dt = float(info["write_interval"])
+        channels = sum(int(np.prod(s[:len(s) - len(self.grid)])) for s in
+                       self.frame_shapes.values())
+        self.channels = channels
+        self.net = build(info["model"], self.n_input * channels,
+                         channels * (1 if info["model"] == "stagger" else self.frames_per_call),
+                         **info["model_config"])
+        try:
+            self.net.load_state_dict(state_dict)
+        except RuntimeError as err:
+            raise ValueError(f"the weights do not fit a {info['model']} model with config "
+                             f"{info['model_config']}: {err}") from None
+        self.net.to(self.device).eval()
+        shape = (1, 1, channels) + (1,) * len(self.grid)
+        self.mean = torch.tensor(info["normaliser"]["mean"], device=self.device).reshape(shape)
+        self.std = torch.tensor(info["normaliser"]["std"], device=self.device).reshape(shape)
+
+    def __repr__(self) -> str:
+        return (f"Surrogate({self.info['model']}, variables {self.variables}, grid "
+                f"{self.grid}, {self.n_input} frames in, dt {self.dt:g} s, on {self.device})")
+
+    # ---- layout -------------------------------------------------------------------------
+
+    def _to_tensor(self, state) -> tuple[torch.Tensor, tuple, bool]:
+        as_numpy = not isinstance(state, torch.Tensor) and not (
+            isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()))
+        if not isinstance(state, dict):
+            if len(self.variables) != 1:
+                raise ValueError(f"state must be a dict of {self.variables}")
+            state = {self.variables[0]: state}
+        missing = sorted(set(self.variables) - set(state))
+        if missing:
+            raise ValueError(f"state lacks variables {missing}; expected {self.variables}")
+        parts, lead = [], None
+        for v in self.variables:
+            a = torch.as_tensor(state[v], dtype=torch.float32, device=self.device)
+            want = (self.n_input, *self.frame_shapes[v])
+            if tuple(a.shape[a.dim() - len(want):]) != want:
+                raise ValueError(f"state[{v!r}] must end in shape {want} (n_input frames of "
+                                 f"{self.frame_shapes[v]}), got {tuple(a.shape)}")
+            lead = tuple(a.shape[:a.dim() - len(want)])
+            parts.append(a.reshape(-1, self.n_input, int(np.prod(want[1:-len(self.grid)]
+                                                                 or [1])), *self.grid))
+        return torch.cat(parts, dim=2), lead, as_numpy
+
+    def _from_tensor(self, x: torch.Tensor, lead: tuple, as_numpy: bool):
+        out, c = {}, 0
+        for v in self.variables:
+            k = int(np.prod(self.frame_shapes[v][:len(self.frame_shapes[v]) - len(self.grid)]
+                            or [1]))
+            a = x[:, :, c:c + k].reshape(*lead, x.shape[1], *self.frame_shapes[v])
+            out[v] = a.detach().cpu().numpy() if as_numpy else a
+            c += k
+        return out[self.variables[0]] if len(self.variables) == 1 else out
+
+    # ---- prediction ---------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _advance(self, window: torch.Tensor) -> torch.Tensor:
+        B = window.shape[0]
+        out = self.net(window.flatten(1, 2))
+        return out.reshape(B, self.frames_per_call, self.channels, *out.shape[2:])
+
+    def step(self, state):
+        """The next ``frames_per_call`` frames after ``state``: ``(..., frames, *frame)``."""
+        x, lead, as_numpy = self._to_tensor(state)
+        y = self._advance((x - self.mean) / self.std) * self.std + self.mean
+        return self._from_tensor(y, lead, as_numpy)
+
+    @torch.no_grad()
+    def rollout(self, state, n_steps: int, every: int = 1, callback=None):
+        """``n_steps`` frames after ``state``, keeping every ``every``-th:
+        ``(..., n_steps // every, *frame)``; ``callback(k, frame)`` sees each kept frame
+        (``k`` its step number, 1-based) as it is made."""
+        if n_steps < 1 or every < 1:
+            raise ValueError(f"n_steps and every must be >= 1, got {n_steps}, {every}")
+        x, lead, as_numpy = self._to_tensor(state)
+        window = (x - self.mean) / self.std
+        kept, done = [], 0
+        while done < n_steps:
+            nxt = self._advance(window)
+            window = torch.cat([window, nxt], dim=1)[:, -self.n_input:]
+            for j in range(nxt.shape[1]):
+                done += 1
+                if done <= n_steps and done % every == 0:
+                    frame = nxt[:, j:j + 1] * self.std + self.mean
+                    kept.append(frame)
+                    if callback is not None:
+                        callback(done, self._from_tensor(frame, lead, as_numpy))
+        return self._from_tensor(torch.cat(kept, dim=1), lead, as_numpy)
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> Surrogate:
+    """The surrogate stored in a ``simkit-train`` checkpoint."""
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    info = ckpt.get("surrogate") if isinstance(ckpt, dict) else None
+    if not info or info.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a simkit surrogate checkpoint (no {FORMAT!r} block); "
+                         "checkpoints come from simkit-train")
+    prefix = "net."
+    weights = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    return Surrogate(info, weights, device)

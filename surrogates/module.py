@@ -1,0 +1,165 @@
+"""The Lightning wrapper of a grid model: normalisation, losses, pushforward training,
+rollout validation.
+
+The model maps the last ``n_input`` normalised frames, channels stacked, to the next
+``frames_per_call`` frames (1, or ``s_t`` for a time-staggered NeuralStagger).
+Training: teacher forcing on the first predicted frames, plus ``pushforward`` unrolled
+calls without gradient before the one that is trained (Brandstetter et al. 2022).
+Validation and test: an autoregressive rollout over the whole target; the checkpoint
+monitor is ``val/rollout_rel_l2`` (relative L2 over the rollout), not a one-step loss.
+"""
+
+import pytorch_lightning as pl
+import torch
+
+from surrogates import metrics
+from surrogates.models import build
+
+__all__ = ["GridSurrogate"]
+
+
+class GridSurrogate(pl.LightningModule):
+    """Parameters
+    ----------
+    model : str
+        A name of :func:`surrogates.models.build`.
+    model_config : dict
+        Its keyword arguments (``in_channels``/``out_channels`` are set here).
+    channels : int
+        Channels per frame.
+    n_input : int
+        Frames in.
+    frames_per_call : int
+        Frames one model call predicts.
+    grid_dims : int
+    normaliser : dict
+        ``{"mean": [...], "std": [...]}`` per channel (train split statistics).
+    loss : {"l2", "h1"}
+        Relative L2 or relative H1 (periodic) per sample, averaged.
+    pushforward : int
+        Unrolled calls without gradient before the trained one (0: teacher forcing).
+    lr, weight_decay : float
+        AdamW; the learning rate follows a cosine schedule over the run.
+    dataset_schema : dict
+        :attr:`surrogates.data.GridDataModule.dataset_schema`, stored in checkpoints so
+        :func:`surrogates.load` can serve the model in the simulator's layout.
+    """
+
+    def __init__(self, model: str = "fno", model_config: dict | None = None, channels: int = 1,
+                 n_input: int = 1, frames_per_call: int = 1, grid_dims: int = 2,
+                 normaliser: dict | None = None, loss: str = "l2", pushforward: int = 0,
+                 lr: float = 1e-3, weight_decay: float = 1e-4,
+                 dataset_schema: dict | None = None) -> None:
+        super().__init__()
+        if loss not in ("l2", "h1"):
+            raise ValueError(f"loss must be 'l2' or 'h1', got {loss!r}")
+        self.save_hyperparameters()
+        config = dict(model_config or {})
+        self.net = build(model, n_input * channels, channels * (1 if model == "stagger"
+                                                                 else frames_per_call),
+                         **config)
+        norm = normaliser or {"mean": [0.0] * channels, "std": [1.0] * channels}
+        if len(norm["mean"]) != channels or len(norm["std"]) != channels:
+            raise ValueError(f"normaliser must give {channels} means and stds, got "
+                             f"{len(norm['mean'])} and {len(norm['std'])}")
+        shape = (1, 1, channels) + (1,) * grid_dims
+        self.register_buffer("mean", torch.tensor(norm["mean"]).reshape(shape))
+        self.register_buffer("std", torch.tensor(norm["std"]).reshape(shape))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Add the self-describing ``"surrogate"`` block (plain types only), and drop what
+        neuraloperator adds to state dicts besides tensors (its ``_metadata`` holds Python
+        functions, which ``torch.load(weights_only=True)`` rightly refuses)."""
+        from surrogates.inference import FORMAT
+
+        state = checkpoint["state_dict"]
+        for key in [k for k, v in state.items() if not isinstance(v, torch.Tensor)]:
+            del state[key]
+        hp = self.hparams
+        if hp.dataset_schema is None:
+            return
+        checkpoint["surrogate"] = {
+            "format": FORMAT, "model": hp.model, "model_config": dict(hp.model_config or {}),
+            "n_input": hp.n_input, "frames_per_call": hp.frames_per_call,
+            "normaliser": {"mean": self.mean.flatten().tolist(),
+                           "std": self.std.flatten().tolist()},
+            **hp.dataset_schema}
+
+    # ---- the model in dataset units --------------------------------------------------
+
+    def step(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, n_input, C, *grid)`` normalised -> next ``(B, frames_per_call, C, *grid)``."""
+        B = frames.shape[0]
+        out = self.net(frames.flatten(1, 2))
+        return out.reshape(B, self.hparams.frames_per_call, self.hparams.channels,
+                           *out.shape[2:])
+
+    def rollout(self, frames: torch.Tensor, n_steps: int) -> torch.Tensor:
+        """Autoregressive prediction of ``n_steps`` frames from normalised inputs."""
+        window, out = frames, []
+        while sum(o.shape[1] for o in out) < n_steps:
+            nxt = self.step(window)
+            out.append(nxt)
+            window = torch.cat([window, nxt], dim=1)[:, -self.hparams.n_input:]
+        return torch.cat(out, dim=1)[:, :n_steps]
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std + self.mean
+
+    # ---- training ----------------------------------------------------------------------
+
+    def _loss(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        if self.hparams.loss == "h1":
+            return metrics.relative_h1(pred.flatten(1, 2), true.flatten(1, 2),
+                                       self.hparams.grid_dims).mean()
+        return metrics.relative_l2(pred.flatten(1, 2), true.flatten(1, 2),
+                                   1 + self.hparams.grid_dims).mean()
+
+    def training_step(self, batch, batch_idx):
+        x, y = self.normalise(batch["input"]), self.normalise(batch["target"])
+        k = self.hparams.frames_per_call
+        unroll = min(self.hparams.pushforward, y.shape[1] // k - 1)
+        window = x
+        if unroll > 0:
+            with torch.no_grad():
+                window = torch.cat([x, self.rollout(x, unroll * k)], dim=1)
+                window = window[:, -self.hparams.n_input:]
+        loss = self._loss(self.step(window), y[:, unroll * k:(unroll + 1) * k])
+        self.log("train/loss", loss, prog_bar=True, batch_size=x.shape[0])
+        return loss
+
+    def _rollout_metrics(self, batch, stage: str) -> None:
+        x = self.normalise(batch["input"])
+        y = batch["target"]
+        pred = self.denormalise(self.rollout(x, y.shape[1]))
+        gd = self.hparams.grid_dims
+        per_step = metrics.relative_l2(pred, y, 1 + gd)  # (B, steps)
+        B = y.shape[0]
+        self.log(f"{stage}/rollout_rel_l2", metrics.relative_l2(pred, y, 2 + gd).mean(),
+                 prog_bar=True, batch_size=B)
+        self.log(f"{stage}/one_step_rel_l2", per_step[:, 0].mean(), batch_size=B)
+        self.log(f"{stage}/vrmse", metrics.vrmse(pred, y, gd).mean(), batch_size=B)
+        self.log(f"{stage}/steps_to_failure",
+                 metrics.steps_to_failure(per_step).float().mean(), batch_size=B)
+        self.log(f"{stage}/spectrum_error", metrics.spectrum_error(
+            pred[:, -1], y[:, -1], gd).mean(), batch_size=B)
+
+    def validation_step(self, batch, batch_idx):
+        self._rollout_metrics(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._rollout_metrics(batch, "test")
+
+    def predict_step(self, batch, batch_idx):
+        return self.denormalise(self.rollout(self.normalise(batch["input"]),
+                                             batch["target"].shape[1]))
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
+                                weight_decay=self.hparams.weight_decay)
+        steps = self.trainer.estimated_stepping_batches if self.trainer else 1000
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(steps), 1))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,83 @@
+"""Grid models: output shapes, a backward pass, no unused parameters; NeuralStagger's
+split and re-interleave are exact."""
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from surrogates.models import NeuralStagger, build
+from surrogates.models.stagger import _shuffle, _unshuffle
+
+SMALL = {"fno": {"n_modes": (4, 4), "hidden_channels": 8},
+         "tfno": {"n_modes": (4, 4), "hidden_channels": 8},
+         "unet": {"width": 8, "levels": 2}}
+
+CASES = [("fno", SMALL["fno"], (16, 16)), ("tfno", SMALL["tfno"], (16, 12)),
+         ("unet", SMALL["unet"], (16, 16)),
+         ("fno", {"n_modes": (3, 3, 3), "hidden_channels": 4}, (8, 8, 8)),
+         ("unet", {"width": 4, "levels": 2, "dim": 3}, (8, 8, 8))]
+CASES += [("stagger", {"base": b, "base_config": SMALL[b], "space": (2, 2), "time": t,
+                       "shared": sh}, (16, 16))
+          for b, t, sh in itertools.product(SMALL, (1, 2), (False, True))]
+
+
+@pytest.mark.parametrize(("name", "config", "grid"), CASES)
+def test_shape_backward_and_every_parameter_used(name, config, grid):
+    torch.manual_seed(0)
+    model = build(name, 3, 2, **config)
+    y = model(torch.randn(2, 3, *grid))
+    frames = config.get("time", 1) if name == "stagger" else 1
+    assert y.shape == (2, 2 * frames, *grid)
+    y.square().mean().backward()
+    unused = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not unused
+
+
+def test_fno_runs_at_another_resolution():
+    model = build("fno", 1, 1, **SMALL["fno"])
+    assert model(torch.randn(1, 1, 32, 32)).shape == (1, 1, 32, 32)
+
+
+def test_unshuffle_takes_every_offset_and_shuffle_inverts_it():
+    x = torch.randn(2, 3, 8, 12)
+    sub = _unshuffle(x, (2, 3))
+    for k, (i, j) in enumerate(itertools.product(range(2), range(3))):
+        assert torch.equal(sub[:, :, k], x[:, :, i::2, j::3])
+    assert torch.equal(_shuffle(sub, (2, 3)), x)
+    y = torch.randn(1, 2, 4, 6, 8)
+    assert torch.equal(_shuffle(_unshuffle(y, (2, 3, 2)), (2, 3, 2)), y)
+
+
+class _PickOwnSubfield(nn.Module):
+    """A 'solver' returning its own coarse sub-field of the input (channel k)."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return self.scale * x[:, self.k:self.k + 1]
+
+
+def test_stagger_reassembles_each_solvers_subfield_in_its_place():
+    counter = itertools.count()
+    model = NeuralStagger(lambda cin, cout: _PickOwnSubfield(next(counter)), 1, 1,
+                          space=(2, 2), time=1)
+    x = torch.randn(3, 1, 8, 8)
+    assert torch.equal(model(x), x)  # every solver's output lands where its input came from
+    coarse = model(x, subset=[3])  # one solver: the coarse grid at offset (1, 1) alone
+    assert torch.equal(coarse[:, 0], x[:, :, 1::2, 1::2])
+
+
+def test_bad_configs_are_named():
+    with pytest.raises(ValueError, match="unknown model 'gno'"):
+        build("gno", 1, 1)
+    with pytest.raises(ValueError, match="n_modes must hold 2 or 3"):
+        build("fno", 1, 1, n_modes=(4,))
+    with pytest.raises(ValueError, match="divisible by"):
+        build("unet", 1, 1, width=4, levels=3)(torch.randn(1, 1, 6, 6))
+    with pytest.raises(ValueError, match="subset must hold solver indices"):
+        build("stagger", 1, 1, base_config=SMALL["fno"])(torch.randn(1, 1, 8, 8), subset=[9])
