@@ -37,6 +37,7 @@ bench: $(STAMP)
 		--problems two_phase:64,lognormal:64,poisson_neumann:64,poisson_aniso:64,pyamg:airfoil,pyamg:bar,pyamg:knot,pyamg:unit_cube \
 		--methods cg,ic0,mic0,gmg,amg_sa,amg_rs
 	$(PY) -m experiments.bench_relax --out experiments/results
+	$(PY) -m experiments.bench_surrogate --out experiments/results
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check simkit surrogates solvers experiments tests
