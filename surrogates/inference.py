@@ -23,7 +23,8 @@ class Surrogate:
 
     ``state`` is ``(..., n_input, *frame)`` for one variable, or a dict of such arrays
     for several (``frame`` the variable's per-frame shape, e.g. ``(y, x)`` or
-    ``(component, y, x)``), numpy or torch, any leading batch axes.
+    ``(component, y, x)``), numpy or torch, any leading batch axes. FNO and TFNO also
+    take other grid sizes than the trained one (zero-shot super-resolution).
     """
 
     def __init__(self, info: dict, state_dict: dict, device: str | torch.device = "cpu") -> None:
@@ -35,6 +36,9 @@ class Surrogate:
         self.n_input = int(info["n_input"])
         self.frames_per_call = int(info["frames_per_call"])
         self.dt = float(info["write_interval"])
+        # Fourier operators are discretisation-invariant: they run on other grid sizes
+        # (zero-shot super-resolution); the others only on the grid they learned
+        self.resolution_free = info["model"] in ("fno", "tfno")
         channels = sum(int(np.prod(s[:len(s) - len(self.grid)])) for s in
                        self.frame_shapes.values())
         self.channels = channels
@@ -67,16 +71,20 @@ class Surrogate:
         missing = sorted(set(self.variables) - set(state))
         if missing:
             raise ValueError(f"state lacks variables {missing}; expected {self.variables}")
-        parts, lead = [], None
+        parts, lead, grid = [], None, None
         for v in self.variables:
             a = torch.as_tensor(state[v], dtype=torch.float32, device=self.device)
             want = (self.n_input, *self.frame_shapes[v])
-            if tuple(a.shape[a.dim() - len(want):]) != want:
+            got = tuple(a.shape[a.dim() - len(want):])
+            g = got[len(got) - len(self.grid):]
+            if a.dim() < len(want) or got[:-len(self.grid)] != want[:-len(self.grid)] or (
+                    g != self.grid and not self.resolution_free) or grid not in (None, g):
+                free = "; any grid size for this model" if self.resolution_free else ""
                 raise ValueError(f"state[{v!r}] must end in shape {want} (n_input frames of "
-                                 f"{self.frame_shapes[v]}), got {tuple(a.shape)}")
-            lead = tuple(a.shape[:a.dim() - len(want)])
+                                 f"{self.frame_shapes[v]}{free}), got {tuple(a.shape)}")
+            lead, grid = tuple(a.shape[:a.dim() - len(want)]), g
             parts.append(a.reshape(-1, self.n_input, int(np.prod(want[1:-len(self.grid)]
-                                                                 or [1])), *self.grid))
+                                                                 or [1])), *g))
         return torch.cat(parts, dim=2), lead, as_numpy
 
     def _from_tensor(self, x: torch.Tensor, lead: tuple, as_numpy: bool):
@@ -84,7 +92,9 @@ class Surrogate:
         for v in self.variables:
             k = int(np.prod(self.frame_shapes[v][:len(self.frame_shapes[v]) - len(self.grid)]
                             or [1]))
-            a = x[:, :, c:c + k].reshape(*lead, x.shape[1], *self.frame_shapes[v])
+            shape = (*self.frame_shapes[v][:len(self.frame_shapes[v]) - len(self.grid)],
+                     *x.shape[3:])
+            a = x[:, :, c:c + k].reshape(*lead, x.shape[1], *shape)
             out[v] = a.detach().cpu().numpy() if as_numpy else a
             c += k
         return out[self.variables[0]] if len(self.variables) == 1 else out

@@ -88,6 +88,12 @@ def test_cli_fit_then_load_and_roll_out(ns_dataset, tmp_path, model, epochs, bou
     assert seen == [2, 4]
     with pytest.raises(ValueError, match=r"must end in shape \(2, 16, 16\)"):
         surrogate.step(w[:1])
+    fine = np.repeat(np.repeat(w[:2], 2, axis=1), 2, axis=2)  # 32^2
+    if model == "fno":  # a Fourier operator runs on a finer grid than it learned
+        assert surrogate.step(fine).shape == (1, 32, 32)
+    else:
+        with pytest.raises(ValueError, match="must end in shape"):
+            surrogate.step(fine)
 
 
 def test_load_refuses_other_checkpoints(tmp_path):
