@@ -6,6 +6,8 @@ model; the best checkpoint is chosen on ``val/rollout_rel_l2``; CSV logs and a p
 bar by default. Multi-GPU / multi-node: ``--trainer.strategy ddp --trainer.devices N``.
 """
 
+from operator import attrgetter
+
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 
@@ -15,15 +17,18 @@ from surrogates.module import GridSurrogate
 __all__ = ["SurrogateCLI", "main"]
 
 
+def _channel_count(data: GridDataModule) -> int:
+    return len(data.channels)
+
+
 class SurrogateCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.n_input", "model.n_input")
-        for src, dst in (("channels", "channels"), ("grid_dims", "grid_dims"),
-                         ("normaliser", "normaliser"), ("dataset_schema", "dataset_schema")):
-            parser.link_arguments("data", f"model.{dst}", apply_on="instantiate",
-                                  compute_fn=lambda d, src=src: (len(d.channels)
-                                                                 if src == "channels"
-                                                                 else getattr(d, src)))
+        parser.link_arguments("data", "model.channels", apply_on="instantiate",
+                              compute_fn=_channel_count)
+        for name in ("grid_dims", "normaliser", "dataset_schema"):  # module-level callables:
+            parser.link_arguments("data", f"model.{name}", apply_on="instantiate",  # ddp_spawn
+                                  compute_fn=attrgetter(name))  # pickles them
 
 
 def main(args=None) -> SurrogateCLI:

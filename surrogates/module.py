@@ -66,15 +66,19 @@ class GridSurrogate(pl.LightningModule):
         self.register_buffer("mean", torch.tensor(norm["mean"]).reshape(shape))
         self.register_buffer("std", torch.tensor(norm["std"]).reshape(shape))
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Add the self-describing ``"surrogate"`` block (plain types only), and drop what
-        neuraloperator adds to state dicts besides tensors (its ``_metadata`` holds Python
-        functions, which ``torch.load(weights_only=True)`` rightly refuses)."""
-        from surrogates.inference import FORMAT
-
-        state = checkpoint["state_dict"]
+    def state_dict(self, *args, **kwargs):
+        """Tensors only: neuraloperator adds a ``_metadata`` entry holding Python
+        functions, which ``torch.load(weights_only=True)`` rightly refuses (in our
+        checkpoints and in the weights Lightning's ddp_spawn hands between processes)."""
+        state = super().state_dict(*args, **kwargs)
         for key in [k for k, v in state.items() if not isinstance(v, torch.Tensor)]:
             del state[key]
+        return state
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Add the self-describing ``"surrogate"`` block (plain types only)."""
+        from surrogates.inference import FORMAT
+
         hp = self.hparams
         if hp.dataset_schema is None:
             return

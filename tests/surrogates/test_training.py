@@ -111,3 +111,23 @@ def test_shipped_configs_parse(name, capsys):
     assert stop.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["model"] == name.split("_")[0]
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_with_gloo(ns_dataset, tmp_path):
+    config = {
+        "trainer": {"max_epochs": 2, "accelerator": "cpu", "devices": 2,
+                    "strategy": "ddp_spawn", "enable_progress_bar": False,
+                    "default_root_dir": str(tmp_path),
+                    "logger": {"class_path": "pytorch_lightning.loggers.CSVLogger",
+                               "init_args": {"save_dir": str(tmp_path)}}},
+        "model": {"model": "fno", "model_config": {"n_modes": [4, 4], "hidden_channels": 8}},
+        "data": {"path": str(ns_dataset), "n_input": 2, "rollout_steps": 5, "batch_size": 4},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cli = main(["fit", "--config", str(path)])
+    assert cli.trainer.world_size == 2
+    assert cli.trainer.strategy.cluster_environment.world_size() == 2
+    surrogate = load(cli.trainer.checkpoint_callback.best_model_path)
+    assert surrogate.step(np.zeros((2, 16, 16))).shape == (1, 16, 16)
