@@ -17,9 +17,9 @@ import numpy as np
 import pyamg
 import pyamg.amg_core as amg_core
 import scipy.sparse as sp
-import taichi as ti
 from scipy.sparse.linalg import LinearOperator
 
+from simkit.runtime import on_reset, taichi_program
 from solvers.stencil import ensure_taichi
 
 __all__ = ["Preconditioner", "Jacobi", "SSOR", "IncompleteCholesky", "AMG"]
@@ -136,30 +136,46 @@ class SSOR(_Factored):
         return f"omega {self.omega:g}"
 
 
-@ti.kernel
-def _ic_diagonal(indptr: ti.types.ndarray(dtype=ti.i32, ndim=1),
-                 indices: ti.types.ndarray(dtype=ti.i32, ndim=1),
-                 data: ti.types.ndarray(dtype=ti.f64, ndim=1),
-                 diag: ti.types.ndarray(dtype=ti.f64, ndim=1),
-                 upper_sum: ti.types.ndarray(dtype=ti.f64, ndim=1),
-                 tau: ti.f64, d: ti.types.ndarray(dtype=ti.f64, ndim=1)) -> ti.i64:
-    """``d_i = a_ii - sum_k a_ik (a_ik + tau (U_k - a_ik)) / d_k`` over the strictly lower
-    entries ``a_ik`` of row ``i`` (CSR ``indptr, indices, data``), ``U_k`` the strictly
-    upper row sum of row ``k``; a pivot below ``1e-3 a_ii`` is reset to ``a_ii``
-    (Bridson's safeguard). Returns how many pivots were reset."""
-    reset = ti.i64(0)
-    ti.loop_config(serialize=True)
-    for i in range(diag.shape[0]):
-        e = diag[i]
-        for p in range(indptr[i], indptr[i + 1]):
-            k = indices[p]
-            a = data[p]
-            e -= a * (a + tau * (upper_sum[k] - a)) / d[k]
-        if e < 1e-3 * diag[i]:
+_KERNELS: dict = {}
+on_reset(lambda program_gone: _KERNELS.clear())
+
+
+def _ic_diagonal_kernel():
+    """The serial IC diagonal kernel, made on first use (importing ``solvers`` must not
+    import Taichi)."""
+    import taichi as ti
+
+    key = id(taichi_program())
+    if key in _KERNELS:
+        return _KERNELS[key]
+
+    @ti.kernel
+    def ic_diagonal(indptr: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    indices: ti.types.ndarray(dtype=ti.i32, ndim=1),
+                    data: ti.types.ndarray(dtype=ti.f64, ndim=1),
+                    diag: ti.types.ndarray(dtype=ti.f64, ndim=1),
+                    upper_sum: ti.types.ndarray(dtype=ti.f64, ndim=1),
+                    tau: ti.f64, d: ti.types.ndarray(dtype=ti.f64, ndim=1)) -> ti.i64:
+        """``d_i = a_ii - sum_k a_ik (a_ik + tau (U_k - a_ik)) / d_k`` over the strictly
+        lower entries ``a_ik`` of row ``i`` (CSR ``indptr, indices, data``), ``U_k`` the
+        strictly upper row sum of row ``k``; a pivot below ``1e-3 a_ii`` is reset to
+        ``a_ii`` (Bridson's safeguard). Returns how many pivots were reset."""
+        reset = ti.i64(0)
+        ti.loop_config(serialize=True)
+        for i in range(diag.shape[0]):
             e = diag[i]
-            reset += 1
-        d[i] = e
-    return reset
+            for p in range(indptr[i], indptr[i + 1]):
+                k = indices[p]
+                a = data[p]
+                e -= a * (a + tau * (upper_sum[k] - a)) / d[k]
+            if e < 1e-3 * diag[i]:
+                e = diag[i]
+                reset += 1
+            d[i] = e
+        return reset
+
+    _KERNELS[key] = ic_diagonal
+    return ic_diagonal
 
 
 class IncompleteCholesky(_Factored):
@@ -193,11 +209,12 @@ class IncompleteCholesky(_Factored):
         d = np.zeros(len(diag))
         if strict_lower.nnz >= 2**31:
             raise ValueError("IncompleteCholesky: A has too many entries for 32-bit indices")
-        self.pivots_reset = int(_ic_diagonal(strict_lower.indptr.astype(np.int32),
-                                             strict_lower.indices.astype(np.int32),
-                                             strict_lower.data, diag,
-                                             np.asarray(strict_upper.sum(axis=1)).ravel(),
-                                             self.tau, d))
+        ic_diagonal = _ic_diagonal_kernel()
+        self.pivots_reset = int(ic_diagonal(strict_lower.indptr.astype(np.int32),
+                                            strict_lower.indices.astype(np.int32),
+                                            strict_lower.data, diag,
+                                            np.asarray(strict_upper.sum(axis=1)).ravel(),
+                                            self.tau, d))
         D = sp.diags(d)
         self._factors((strict_lower + D).tocsr(), d, (strict_upper + D).tocsr())
         for m in (self.lower, self.upper):

@@ -18,10 +18,10 @@ matrix and every preconditioner act on the same vectors.
 
 import numpy as np
 import scipy.sparse as sp
-import taichi as ti
 from scipy.sparse.linalg import LinearOperator
 
 from simkit.io.linear_systems import stencil_to_csr
+from simkit.runtime import on_reset, taichi_program
 
 __all__ = ["StencilOperator", "ensure_taichi"]
 
@@ -151,10 +151,7 @@ class StencilOperator(LinearOperator):
         X = self.to_grid(x)
         if self.backend == "taichi":
             y = self._y
-            if self.dim == 2:
-                _apply2(X, self.diag, *self.coupling, y)
-            else:
-                _apply3(X, self.diag, *self.coupling, y)
+            taichi_kernels()[self.dim](X, self.diag, *self.coupling, y)
             return self.from_grid(y).copy()
         y = self.diag * X
         for d, w in enumerate(self.coupling):
@@ -189,41 +186,55 @@ class StencilOperator(LinearOperator):
         return A
 
 
-# Taichi kernels on ndarrays compile once per dimension (not per operator instance).
-
-@ti.kernel
-def _apply2(x: ti.types.ndarray(dtype=ti.f64, ndim=2), diag: ti.types.ndarray(dtype=ti.f64, ndim=2),
-            w0: ti.types.ndarray(dtype=ti.f64, ndim=2), w1: ti.types.ndarray(dtype=ti.f64, ndim=2),
-            y: ti.types.ndarray(dtype=ti.f64, ndim=2)):
-    for i, j in x:
-        v = diag[i, j] * x[i, j]
-        if i > 0:
-            v -= w0[i, j] * x[i - 1, j]
-        if i < x.shape[0] - 1:
-            v -= w0[i + 1, j] * x[i + 1, j]
-        if j > 0:
-            v -= w1[i, j] * x[i, j - 1]
-        if j < x.shape[1] - 1:
-            v -= w1[i, j + 1] * x[i, j + 1]
-        y[i, j] = v
+_KERNELS: dict = {}
+on_reset(lambda program_gone: _KERNELS.clear())
 
 
-@ti.kernel
-def _apply3(x: ti.types.ndarray(dtype=ti.f64, ndim=3), diag: ti.types.ndarray(dtype=ti.f64, ndim=3),
-            w0: ti.types.ndarray(dtype=ti.f64, ndim=3), w1: ti.types.ndarray(dtype=ti.f64, ndim=3),
-            w2: ti.types.ndarray(dtype=ti.f64, ndim=3), y: ti.types.ndarray(dtype=ti.f64, ndim=3)):
-    for i, j, k in x:
-        v = diag[i, j, k] * x[i, j, k]
-        if i > 0:
-            v -= w0[i, j, k] * x[i - 1, j, k]
-        if i < x.shape[0] - 1:
-            v -= w0[i + 1, j, k] * x[i + 1, j, k]
-        if j > 0:
-            v -= w1[i, j, k] * x[i, j - 1, k]
-        if j < x.shape[1] - 1:
-            v -= w1[i, j + 1, k] * x[i, j + 1, k]
-        if k > 0:
-            v -= w2[i, j, k] * x[i, j, k - 1]
-        if k < x.shape[2] - 1:
-            v -= w2[i, j, k + 1] * x[i, j, k + 1]
-        y[i, j, k] = v
+def taichi_kernels() -> dict:
+    """The apply kernels, made on first use (importing ``solvers`` must not import
+    Taichi); on ndarrays, so they compile once per dimension, not per operator."""
+    import taichi as ti
+
+    key = id(taichi_program())
+    if key in _KERNELS:
+        return _KERNELS[key]
+    f64 = ti.f64
+
+    @ti.kernel
+    def apply2(x: ti.types.ndarray(dtype=f64, ndim=2), diag: ti.types.ndarray(dtype=f64, ndim=2),
+               w0: ti.types.ndarray(dtype=f64, ndim=2), w1: ti.types.ndarray(dtype=f64, ndim=2),
+               y: ti.types.ndarray(dtype=f64, ndim=2)):
+        for i, j in x:
+            v = diag[i, j] * x[i, j]
+            if i > 0:
+                v -= w0[i, j] * x[i - 1, j]
+            if i < x.shape[0] - 1:
+                v -= w0[i + 1, j] * x[i + 1, j]
+            if j > 0:
+                v -= w1[i, j] * x[i, j - 1]
+            if j < x.shape[1] - 1:
+                v -= w1[i, j + 1] * x[i, j + 1]
+            y[i, j] = v
+
+    @ti.kernel
+    def apply3(x: ti.types.ndarray(dtype=f64, ndim=3), diag: ti.types.ndarray(dtype=f64, ndim=3),
+               w0: ti.types.ndarray(dtype=f64, ndim=3), w1: ti.types.ndarray(dtype=f64, ndim=3),
+               w2: ti.types.ndarray(dtype=f64, ndim=3), y: ti.types.ndarray(dtype=f64, ndim=3)):
+        for i, j, k in x:
+            v = diag[i, j, k] * x[i, j, k]
+            if i > 0:
+                v -= w0[i, j, k] * x[i - 1, j, k]
+            if i < x.shape[0] - 1:
+                v -= w0[i + 1, j, k] * x[i + 1, j, k]
+            if j > 0:
+                v -= w1[i, j, k] * x[i, j - 1, k]
+            if j < x.shape[1] - 1:
+                v -= w1[i, j + 1, k] * x[i, j + 1, k]
+            if k > 0:
+                v -= w2[i, j, k] * x[i, j, k - 1]
+            if k < x.shape[2] - 1:
+                v -= w2[i, j, k + 1] * x[i, j, k + 1]
+            y[i, j, k] = v
+
+    _KERNELS[key] = {2: apply2, 3: apply3}
+    return _KERNELS[key]
