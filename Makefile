@@ -33,7 +33,7 @@ bench: $(STAMP)
 	$(PY) -m solvers.bench --name solvers_bench_128 --rtol 1e-6 --repeat 3 \
 		--problems poisson:128,obstacles:128 \
 		--methods cg,scipy_cg,ic0,scipy_ic0,mic0,gmg,amg_sa,amg_rs,pyamg_sa
-	$(PY) -m solvers.bench --name solvers_bench_gallery --rtol 1e-8 --repeat 3 \
+	$(PY) -m solvers.bench --name solvers_bench_gallery --rtol 1e-8 --repeat 2 \
 		--problems two_phase:64,lognormal:64,poisson_neumann:64,poisson_aniso:64,pyamg:airfoil,pyamg:bar,pyamg:knot,pyamg:unit_cube \
 		--methods cg,ic0,mic0,gmg,amg_sa,amg_rs
 	$(PY) -m experiments.bench_relax --out experiments/results
