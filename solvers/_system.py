@@ -1,9 +1,10 @@
 """Argument checks shared by every method: one place that names what was expected."""
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-__all__ = ["System", "operator", "vector"]
+__all__ = ["System", "operator", "vector", "as_csr"]
 
 
 def vector(name: str, v, n: int) -> np.ndarray:
@@ -30,6 +31,23 @@ def operator(name: str, A, n: int | None = None) -> LinearOperator:
     if n is not None and op.shape != (n, n):
         raise ValueError(f"{name} must have shape {(n, n)}, got {op.shape}")
     return op
+
+
+def as_csr(A, who: str) -> sp.csr_matrix:
+    """``A`` (sparse, dense, or anything with ``.tocsr()`` such as a StencilOperator) as a
+    square, finite float64 CSR matrix with sorted indices; ``who`` names the caller in
+    errors."""
+    if not (sp.issparse(A) or isinstance(A, np.ndarray) or hasattr(A, "tocsr")):
+        raise ValueError(f"{who}: A must be a sparse or dense matrix, or have .tocsr() (a "
+                         f"StencilOperator), got {type(A).__name__}")
+    A = sp.csr_matrix(A.tocsr() if hasattr(A, "tocsr") else A, dtype=np.float64)
+    if A.shape[0] != A.shape[1]:
+        raise ValueError(f"{who}: A must be square, got shape {A.shape}")
+    A.sum_duplicates()
+    A.sort_indices()
+    if not np.all(np.isfinite(A.data)):
+        raise ValueError(f"{who}: A must be finite")
+    return A
 
 
 class System:

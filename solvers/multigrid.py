@@ -19,7 +19,7 @@ import numpy as np
 
 from simkit.runtime import on_reset
 from solvers.preconditioners import Preconditioner
-from solvers.stencil import StencilOperator, ensure_taichi
+from solvers.stencil import StencilOperator, _along, ensure_taichi
 
 __all__ = ["GeometricMG"]
 
@@ -60,13 +60,10 @@ class GeometricMG(Preconditioner):
         ctype = np.where(A.mask, FLUID, SOLID).astype(np.int8)
         touched = np.zeros(A.grid_shape, bool)  # non-unknowns a positive face joins
         for d, w in enumerate(A.weights):
-            n = A.grid_shape[d]
-            below = np.take(w, range(1, n), axis=d) > 0  # face between k-1 and k
-            lo = [slice(None)] * A.dim
-            hi = [slice(None)] * A.dim
-            lo[d], hi[d] = slice(0, -1), slice(1, None)
-            touched[tuple(lo)] |= below & A.mask[tuple(hi)]
-            touched[tuple(hi)] |= below & A.mask[tuple(lo)]
+            first, rest = _along(A.dim, d, slice(0, -1)), _along(A.dim, d, slice(1, None))
+            inner = w[_along(A.dim, d, slice(1, -1))] > 0  # face between cells k-1 and k
+            touched[first] |= inner & A.mask[rest]
+            touched[rest] |= inner & A.mask[first]
         ctype[touched & ~A.mask] = DIRICHLET
         self._operator = (ctype, A.weights, A.shift * A.mask)
         self._key = (A.grid_shape, self.precision, self.smoothing)

@@ -20,23 +20,17 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from simkit.runtime import on_reset, taichi_program
+from solvers._system import as_csr
 from solvers.stencil import ensure_taichi
 
 __all__ = ["Preconditioner", "Jacobi", "SSOR", "IncompleteCholesky", "AMG"]
 
 
-def _csr(A, name: str = "A") -> sp.csr_matrix:
-    if not (sp.issparse(A) or isinstance(A, np.ndarray) or hasattr(A, "tocsr")):
-        raise ValueError(f"{name} must be a sparse or dense matrix, or have .tocsr() (a "
-                         f"StencilOperator), got {type(A).__name__}")
-    A = sp.csr_matrix(A.tocsr() if hasattr(A, "tocsr") else A, dtype=np.float64)
-    if A.shape[0] != A.shape[1]:
-        raise ValueError(f"{name} must be square, got shape {A.shape}")
-    A.sum_duplicates()
-    A.sort_indices()
-    if not np.all(np.isfinite(A.data)):
-        raise ValueError(f"{name} must be finite")
-    return A
+def _positive_diagonal(d: np.ndarray, who: str) -> np.ndarray:
+    """``d`` (the diagonal of ``A``), checked finite and positive."""
+    if np.any(d <= 0) or not np.all(np.isfinite(d)):
+        raise ValueError(f"{who}: the diagonal of A must be positive and finite (A SPD)")
+    return d
 
 
 class Preconditioner:
@@ -75,11 +69,9 @@ class Jacobi(Preconditioner):
     name = "Jacobi"
 
     def _setup(self, A) -> None:
-        d = np.asarray(A.diagonal() if hasattr(A, "diagonal") else _csr(A).diagonal(),
-                       dtype=np.float64)
-        if np.any(d <= 0) or not np.all(np.isfinite(d)):
-            raise ValueError("Jacobi: the diagonal of A must be finite and positive")
-        self.inverse = 1.0 / d
+        d = np.asarray(A.diagonal() if hasattr(A, "diagonal") else as_csr(A, "Jacobi")
+                       .diagonal(), dtype=np.float64)
+        self.inverse = 1.0 / _positive_diagonal(d, "Jacobi")
         self.shape = (len(d), len(d))
 
     def apply(self, r):
@@ -121,10 +113,8 @@ class SSOR(_Factored):
         super().__init__(A)
 
     def _setup(self, A) -> None:
-        A = _csr(A)
-        d = A.diagonal()
-        if np.any(d <= 0):
-            raise ValueError("SSOR: the diagonal of A must be positive")
+        A = as_csr(A, "SSOR")
+        d = _positive_diagonal(A.diagonal(), "SSOR")
         D = sp.diags(d)
         w = self.omega
         self._factors((D + w * sp.tril(A, -1)).tocsr(), d, (D + w * sp.triu(A, 1)).tocsr(),
@@ -198,10 +188,8 @@ class IncompleteCholesky(_Factored):
         super().__init__(A)
 
     def _setup(self, A) -> None:
-        A = _csr(A)
-        diag = A.diagonal()
-        if np.any(diag <= 0):
-            raise ValueError("IncompleteCholesky: the diagonal of A must be positive (A SPD)")
+        A = as_csr(A, "IncompleteCholesky")
+        diag = _positive_diagonal(A.diagonal(), "IncompleteCholesky")
         strict_lower = sp.tril(A, -1).tocsr()
         strict_upper = sp.triu(A, 1).tocsr()
         strict_lower.sort_indices()
@@ -247,7 +235,7 @@ class AMG(Preconditioner):
         super().__init__(A)
 
     def _setup(self, A) -> None:
-        A = _csr(A)
+        A = as_csr(A, "AMG")
         build = (pyamg.smoothed_aggregation_solver if self.kind == "sa"
                  else pyamg.ruge_stuben_solver)
         self.hierarchy = build(A, **self.options)

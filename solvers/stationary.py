@@ -2,31 +2,18 @@
 
 Same signature as the Krylov methods (``f(A, b, x0=None, *, rtol, atol, maxiter,
 M=None, callback) -> (x, info)``) plus the relaxation factor ``omega``. ``A`` must be
-an explicit sparse or dense matrix (the sweeps read its rows); ``M`` must be None, since
-the splitting is the preconditioner. The sweeps are pyamg's compiled relaxation
-kernels; each iteration ends with the true residual, which decides the stop.
+an explicit sparse or dense matrix, or have ``.tocsr()`` (the sweeps read its rows);
+``M`` must be None, since the splitting is the preconditioner. The sweeps are pyamg's
+compiled relaxation kernels; each iteration ends with the true residual, which decides
+the stop.
 """
 
 import numpy as np
 import pyamg.amg_core as amg_core
-import scipy.sparse as sp
 
-from solvers._system import System
+from solvers._system import System, as_csr
 
 __all__ = ["jacobi", "sor", "ssor"]
-
-
-def _csr(A, method: str) -> sp.csr_matrix:
-    if not (sp.issparse(A) or isinstance(A, np.ndarray)):
-        raise ValueError(f"{method}: A must be a sparse or dense matrix (the sweeps read its "
-                         f"rows), got {type(A).__name__}")
-    A = sp.csr_matrix(A, dtype=np.float64)
-    A.sum_duplicates()
-    A.sort_indices()
-    if np.any(A.diagonal() == 0):
-        raise ValueError(f"{method}: A has {int(np.sum(A.diagonal() == 0))} zero diagonal "
-                         "entries; the sweeps divide by them")
-    return A
 
 
 def _iterate(method: str, sweep, A, b, x0, rtol, atol, maxiter, M, callback, omega):
@@ -35,7 +22,10 @@ def _iterate(method: str, sweep, A, b, x0, rtol, atol, maxiter, M, callback, ome
                          "cg with M=SSOR(...) for a preconditioned method)")
     if not (np.isfinite(omega) and 0 < omega < 2):
         raise ValueError(f"omega must lie in (0, 2), got {omega!r}")
-    A = _csr(A, method)
+    A = as_csr(A, method)
+    if np.any(A.diagonal() == 0):
+        raise ValueError(f"{method}: A has {int(np.sum(A.diagonal() == 0))} zero diagonal "
+                         "entries; the sweeps divide by them")
     s = System(A, b, x0, rtol, atol, maxiter, None)
     x = s.x
     for _ in range(s.maxiter):

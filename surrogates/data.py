@@ -119,10 +119,9 @@ class GridDataModule(pl.LightningDataModule):
             std += [max(s, 1e-12) for s in v["std"]]
         return {"mean": mean, "std": std}
 
-    def _loader(self, split: str, n_output: int, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, n_output: int, stride: int, shuffle: bool) -> DataLoader:
         if split not in self.splits:
             raise ValueError(f"{self.root}: no {split!r} split (has {self.splits})")
-        stride = self.stride if n_output == self.n_output else n_output + self.n_input
         data = _Windows(self.root, split, self.n_input, n_output, stride, self.variables,
                         self.grid_dims)
         return DataLoader(data, batch_size=self.batch_size, shuffle=shuffle,
@@ -130,13 +129,17 @@ class GridDataModule(pl.LightningDataModule):
                           persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.n_output, True)
+        return self._loader("train", self.n_output, self.stride, True)
+
+    def _rollouts(self, split: str) -> DataLoader:
+        """Non-overlapping rollout windows (inputs plus ``rollout_steps`` targets)."""
+        return self._loader(split, self.rollout_steps, self.n_input + self.rollout_steps, False)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("valid", self.rollout_steps, False)
+        return self._rollouts("valid")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.rollout_steps, False)
+        return self._rollouts("test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", self.rollout_steps, False)
+        return self._rollouts("test")

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from surrogates.models import build
+from surrogates.rollout import advance, autoregress
 
 __all__ = ["Surrogate", "load", "FORMAT"]
 
@@ -39,9 +40,10 @@ class Surrogate:
         # Fourier operators are discretisation-invariant: they run on other grid sizes
         # (zero-shot super-resolution); the others only on the grid they learned
         self.resolution_free = info["model"] in ("fno", "tfno")
-        channels = sum(int(np.prod(s[:len(s) - len(self.grid)])) for s in
-                       self.frame_shapes.values())
-        self.channels = channels
+        # channels of each variable: its per-frame shape less the grid axes
+        self.components = {v: int(np.prod(s[:len(s) - len(self.grid)]))
+                           for v, s in self.frame_shapes.items()}
+        channels = self.channels = sum(self.components.values())
         self.net = build(info["model"], self.n_input * channels,
                          channels * (1 if info["model"] == "stagger" else self.frames_per_call),
                          **info["model_config"])
@@ -83,15 +85,13 @@ class Surrogate:
                 raise ValueError(f"state[{v!r}] must end in shape {want} (n_input frames of "
                                  f"{self.frame_shapes[v]}{free}), got {tuple(a.shape)}")
             lead, grid = tuple(a.shape[:a.dim() - len(want)]), g
-            parts.append(a.reshape(-1, self.n_input, int(np.prod(want[1:-len(self.grid)]
-                                                                 or [1])), *g))
+            parts.append(a.reshape(-1, self.n_input, self.components[v], *g))
         return torch.cat(parts, dim=2), lead, as_numpy
 
     def _from_tensor(self, x: torch.Tensor, lead: tuple, as_numpy: bool):
         out, c = {}, 0
         for v in self.variables:
-            k = int(np.prod(self.frame_shapes[v][:len(self.frame_shapes[v]) - len(self.grid)]
-                            or [1]))
+            k = self.components[v]
             shape = (*self.frame_shapes[v][:len(self.frame_shapes[v]) - len(self.grid)],
                      *x.shape[3:])
             a = x[:, :, c:c + k].reshape(*lead, x.shape[1], *shape)
@@ -101,17 +101,13 @@ class Surrogate:
 
     # ---- prediction ---------------------------------------------------------------------
 
-    @torch.no_grad()
-    def _advance(self, window: torch.Tensor) -> torch.Tensor:
-        B = window.shape[0]
-        out = self.net(window.flatten(1, 2))
-        return out.reshape(B, self.frames_per_call, self.channels, *out.shape[2:])
-
     def step(self, state):
         """The next ``frames_per_call`` frames after ``state``: ``(..., frames, *frame)``."""
         x, lead, as_numpy = self._to_tensor(state)
-        y = self._advance((x - self.mean) / self.std) * self.std + self.mean
-        return self._from_tensor(y, lead, as_numpy)
+        with torch.no_grad():
+            y = advance(self.net, (x - self.mean) / self.std, self.frames_per_call,
+                        self.channels)
+        return self._from_tensor(y * self.std + self.mean, lead, as_numpy)
 
     @torch.no_grad()
     def rollout(self, state, n_steps: int, every: int = 1, callback=None):
@@ -121,11 +117,11 @@ class Surrogate:
         if n_steps < 1 or every < 1:
             raise ValueError(f"n_steps and every must be >= 1, got {n_steps}, {every}")
         x, lead, as_numpy = self._to_tensor(state)
-        window = (x - self.mean) / self.std
+        chunks = autoregress(self.net, (x - self.mean) / self.std, self.frames_per_call,
+                             self.channels)
         kept, done = [], 0
         while done < n_steps:
-            nxt = self._advance(window)
-            window = torch.cat([window, nxt], dim=1)[:, -self.n_input:]
+            nxt = next(chunks)
             for j in range(nxt.shape[1]):
                 done += 1
                 if done <= n_steps and done % every == 0:

@@ -14,6 +14,7 @@ import torch
 
 from surrogates import metrics
 from surrogates.models import build
+from surrogates.rollout import advance, autoregress
 
 __all__ = ["GridSurrogate"]
 
@@ -93,19 +94,14 @@ class GridSurrogate(pl.LightningModule):
 
     def step(self, frames: torch.Tensor) -> torch.Tensor:
         """``(B, n_input, C, *grid)`` normalised -> next ``(B, frames_per_call, C, *grid)``."""
-        B = frames.shape[0]
-        out = self.net(frames.flatten(1, 2))
-        return out.reshape(B, self.hparams.frames_per_call, self.hparams.channels,
-                           *out.shape[2:])
+        return advance(self.net, frames, self.hparams.frames_per_call, self.hparams.channels)
 
     def rollout(self, frames: torch.Tensor, n_steps: int) -> torch.Tensor:
         """Autoregressive prediction of ``n_steps`` frames from normalised inputs."""
-        window, out = frames, []
-        while sum(o.shape[1] for o in out) < n_steps:
-            nxt = self.step(window)
-            out.append(nxt)
-            window = torch.cat([window, nxt], dim=1)[:, -self.hparams.n_input:]
-        return torch.cat(out, dim=1)[:, :n_steps]
+        calls = -(-n_steps // self.hparams.frames_per_call)
+        chunks = autoregress(self.net, frames, self.hparams.frames_per_call,
+                             self.hparams.channels)
+        return torch.cat([next(chunks) for _ in range(calls)], dim=1)[:, :n_steps]
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
