@@ -69,17 +69,22 @@ class GridDataModule(pl.LightningDataModule):
         Frames predicted autoregressively in validation and test (``None``: as many as
         the trajectories allow after ``n_input``).
     batch_size, num_workers, stride : int
+    train_trajectories : int, optional
+        Train on the first this many train trajectories only (learning curves); the
+        normaliser still comes from the whole train split's statistics.
     """
 
     def __init__(self, path: str, variables: list[str] | None = None, n_input: int = 1,
                  n_output: int = 1, rollout_steps: int | None = None, batch_size: int = 16,
-                 num_workers: int = 0, stride: int = 1) -> None:
+                 num_workers: int = 0, stride: int = 1,
+                 train_trajectories: int | None = None) -> None:
         super().__init__()
         self.root = Path(path)
         with open_dataset(self.root, verify="none") as ds:
             schema, self.stats, n_frames = ds.schema, ds.stats, ds.n_frames
             self.write_interval = ds.write_interval
             self.splits = ds.splits
+            n_train = len(ds.ids("train")) if "train" in ds.splits else 0
         if schema.kind != "grid":
             raise ValueError(f"{path}: a grid dataset is needed, this one is {schema.kind!r}")
         floats = [v.name for v in schema.dynamic if v.is_float]
@@ -97,6 +102,11 @@ class GridDataModule(pl.LightningDataModule):
             raise ValueError(f"rollout_steps must be in [1, {n_frames - n_input}] for "
                              f"{n_frames} frames and n_input {n_input}, got {rollout_steps}")
         self.batch_size, self.num_workers, self.stride = batch_size, num_workers, stride
+        if train_trajectories is not None and not (
+                isinstance(train_trajectories, int) and 1 <= train_trajectories <= n_train):
+            raise ValueError(f"train_trajectories must be an int in [1, {n_train}] (the "
+                             f"train split's size), got {train_trajectories!r}")
+        self.train_trajectories = train_trajectories
         self.schema = schema
 
     @property
@@ -119,17 +129,22 @@ class GridDataModule(pl.LightningDataModule):
             std += [max(s, 1e-12) for s in v["std"]]
         return {"mean": mean, "std": std}
 
-    def _loader(self, split: str, n_output: int, stride: int, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, n_output: int, stride: int, shuffle: bool,
+                trajectories: int | None = None) -> DataLoader:
         if split not in self.splits:
             raise ValueError(f"{self.root}: no {split!r} split (has {self.splits})")
         data = _Windows(self.root, split, self.n_input, n_output, stride, self.variables,
                         self.grid_dims)
+        if trajectories is not None:  # windows are trajectory-major
+            per = data.windows.windows_per_trajectory
+            data = torch.utils.data.Subset(data, range(trajectories * per))
         return DataLoader(data, batch_size=self.batch_size, shuffle=shuffle,
                           num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.n_output, self.stride, True)
+        return self._loader("train", self.n_output, self.stride, True,
+                            self.train_trajectories)
 
     def _rollouts(self, split: str) -> DataLoader:
         """Non-overlapping rollout windows (inputs plus ``rollout_steps`` targets)."""

@@ -3,8 +3,9 @@ rollout validation.
 
 The model maps the last ``n_input`` normalised frames, channels stacked, to the next
 ``frames_per_call`` frames (1, or ``s_t`` for a time-staggered NeuralStagger).
-Training: teacher forcing on the first predicted frames, plus ``pushforward`` unrolled
-calls without gradient before the one that is trained (Brandstetter et al. 2022).
+Training: ``pushforward`` unrolled calls without gradient (Brandstetter et al. 2022), then
+``train_calls`` autoregressive calls trained with the gradient through all of them (1:
+teacher forcing; the FNO paper's FNO-2D trains on its whole 40-step rollout).
 Validation and test: an autoregressive rollout over the whole target; the checkpoint
 monitor is ``val/rollout_rel_l2`` (relative L2 over the rollout), not a one-step loss.
 """
@@ -38,7 +39,11 @@ class GridSurrogate(pl.LightningModule):
     loss : {"l2", "h1"}
         Relative L2 or relative H1 (periodic) per sample, averaged.
     pushforward : int
-        Unrolled calls without gradient before the trained one (0: teacher forcing).
+        Unrolled calls without gradient before the trained ones.
+    train_calls : int
+        Autoregressive calls trained with the gradient through the unrolled chain; the
+        loss is the mean over calls (1: teacher forcing). The data module's ``n_output``
+        must hold ``(pushforward + train_calls) frames_per_call`` frames to use them all.
     lr, weight_decay : float
         AdamW; the learning rate follows a cosine schedule over the run.
     dataset_schema : dict
@@ -49,11 +54,13 @@ class GridSurrogate(pl.LightningModule):
     def __init__(self, model: str = "fno", model_config: dict | None = None, channels: int = 1,
                  n_input: int = 1, frames_per_call: int = 1, grid_dims: int = 2,
                  normaliser: dict | None = None, loss: str = "l2", pushforward: int = 0,
-                 lr: float = 1e-3, weight_decay: float = 1e-4,
+                 train_calls: int = 1, lr: float = 1e-3, weight_decay: float = 1e-4,
                  dataset_schema: dict | None = None) -> None:
         super().__init__()
         if loss not in ("l2", "h1"):
             raise ValueError(f"loss must be 'l2' or 'h1', got {loss!r}")
+        if not isinstance(train_calls, int) or train_calls < 1:
+            raise ValueError(f"train_calls must be a positive int, got {train_calls!r}")
         self.save_hyperparameters()
         config = dict(model_config or {})
         self.net = build(model, n_input * channels, channels * (1 if model == "stagger"
@@ -121,13 +128,22 @@ class GridSurrogate(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = self.normalise(batch["input"]), self.normalise(batch["target"])
         k = self.hparams.frames_per_call
-        unroll = min(self.hparams.pushforward, y.shape[1] // k - 1)
+        available = y.shape[1] // k
+        if available < 1:
+            raise ValueError(f"targets of {y.shape[1]} frames are fewer than one call's "
+                             f"{k}: raise the data module's n_output")
+        calls = min(self.hparams.train_calls, available)
+        unroll = min(self.hparams.pushforward, available - calls)
         window = x
         if unroll > 0:
             with torch.no_grad():
                 window = torch.cat([x, self.rollout(x, unroll * k)], dim=1)
                 window = window[:, -self.hparams.n_input:]
-        loss = self._loss(self.step(window), y[:, unroll * k:(unroll + 1) * k])
+        pred = self.rollout(window, calls * k)  # gradient through the whole chain
+        true = y[:, unroll * k:(unroll + calls) * k]
+        per_call = (calls * x.shape[0], k) + pred.shape[2:]
+        # (B, calls k, C, *grid) -> (B calls, k, C, *grid): one relative error per call
+        loss = self._loss(pred.reshape(per_call), true.reshape(per_call))
         self.log("train/loss", loss, prog_bar=True, batch_size=x.shape[0])
         return loss
 

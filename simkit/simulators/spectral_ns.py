@@ -27,7 +27,7 @@ from simkit.io.schema import Schema, Variable
 from simkit.registry import register_simulator
 
 __all__ = ["SpectralNS2D", "SpectralNSSimulator", "gaussian_random_field", "taylor_green",
-           "downsample"]
+           "downsample", "forcing_field", "vorticity_schema"]
 
 SCHEMES = ("euler", "heun")
 
@@ -285,7 +285,9 @@ class SpectralNS2D:
                         axis=1)
 
 
-def _forcing(kind: str, n: int, amplitude: float, wavenumber: int) -> np.ndarray:
+def forcing_field(kind: str, n: int, amplitude: float, wavenumber: int = 4) -> np.ndarray:
+    """The scene's vorticity forcing ``(n, n)`` (1/s^2) on the grid points ``j / n``:
+    ``fno`` (``wavenumber`` unused) or ``kolmogorov``."""
     x = np.arange(n) / n
     X, Y = np.meshgrid(x, x)  # (y, x) storage
     if kind == "fno":
@@ -293,6 +295,14 @@ def _forcing(kind: str, n: int, amplitude: float, wavenumber: int) -> np.ndarray
     if kind == "kolmogorov":
         return amplitude * np.sin(2 * np.pi * wavenumber * Y)
     raise ValueError(f"unknown forcing {kind!r}; expected 'fno' or 'kolmogorov'")
+
+
+def vorticity_schema(m: int) -> Schema:
+    """The stored layout: ``vorticity`` (1/s) on an ``m x m`` grid, storage order (y, x)."""
+    coords = tuple(np.arange(m) / m)
+    return Schema(kind="grid", variables=(Variable("vorticity", ("y", "x"), "1/s"),),
+                  sizes={"y": m, "x": m}, space_dims=("y", "x"),
+                  coords={"y": coords, "x": coords}, coord_units={"y": "m", "x": "m"})
 
 
 @register_simulator("spectral_ns", scenes=("fno", "kolmogorov"), uses_taichi=False)
@@ -331,7 +341,7 @@ class SpectralNSSimulator:
         self.scene, self.params, self.m = scene, p, m
         rng = np.random.default_rng(seed)
         w0 = gaussian_random_field(rng, n, alpha=p["alpha"], tau=p["tau"])
-        forcing = _forcing(scene, n, p["forcing_amplitude"], int(p["forcing_wavenumber"]))
+        forcing = forcing_field(scene, n, p["forcing_amplitude"], int(p["forcing_wavenumber"]))
         self.solver = SpectralNS2D(w0, nu=p["viscosity"], dt=p["dt"], forcing=forcing,
                                    drag=p["drag"], scheme=p["scheme"], workers=1)
 
@@ -352,11 +362,7 @@ class SpectralNSSimulator:
         return self.solver.step_count
 
     def schema(self) -> Schema:
-        coords = tuple(np.arange(self.m) / self.m)
-        return Schema(kind="grid",
-                      variables=(Variable("vorticity", ("y", "x"), "1/s"),),
-                      sizes={"y": self.m, "x": self.m}, space_dims=("y", "x"),
-                      coords={"y": coords, "x": coords}, coord_units={"y": "m", "x": "m"})
+        return vorticity_schema(self.m)
 
     def used_params(self) -> dict[str, Any]:
         return dict(self.params)

@@ -131,3 +131,39 @@ def test_ddp_on_two_cpu_processes_with_gloo(ns_dataset, tmp_path):
     assert cli.trainer.strategy.cluster_environment.world_size() == 2
     surrogate = load(cli.trainer.checkpoint_callback.best_model_path)
     assert surrogate.step(np.zeros((2, 16, 16))).shape == (1, 16, 16)
+
+
+def test_data_module_first_train_trajectories(ns_dataset):
+    # 8 frames, windows of 2 + 3 at stride 1: 4 per trajectory, trajectory-major
+    dm = GridDataModule(str(ns_dataset), n_input=2, n_output=3, train_trajectories=2)
+    loader = dm.train_dataloader()
+    assert len(loader.dataset) == 2 * 4
+    with open_dataset(ns_dataset) as ds:
+        second = ds.trajectory(ds.ids("train")[1]).frames["vorticity"]
+    np.testing.assert_array_equal(loader.dataset[7]["input"][:, 0], second[3:5])
+    with pytest.raises(ValueError, match=r"train_trajectories must be an int in \[1, 6\]"):
+        GridDataModule(str(ns_dataset), n_input=2, train_trajectories=7)
+
+
+def test_unrolled_training_loss_is_the_mean_per_call_error_through_the_chain():
+    from surrogates import metrics
+    from surrogates.module import GridSurrogate
+
+    torch.manual_seed(0)
+    module = GridSurrogate("fno", {"n_modes": [4, 4], "hidden_channels": 8, "n_layers": 1},
+                           n_input=2, train_calls=3)
+    batch = {"input": torch.randn(2, 2, 1, 8, 8), "target": torch.randn(2, 4, 1, 8, 8)}
+    loss = module.training_step(batch, 0)
+    pred = module.rollout(batch["input"], 3)
+    expected = torch.stack([metrics.relative_l2(pred[:, k], batch["target"][:, k], 3)
+                            for k in range(3)]).mean()
+    torch.testing.assert_close(loss, expected)
+    # the gradient reaches the first call through the later ones: the loss on the
+    # third frame alone still depends on the first prediction
+    first = module.step(batch["input"])
+    window = torch.cat([batch["input"][:, 1:], first], dim=1)
+    third = module.rollout(window, 2)[:, 1]
+    (g,) = torch.autograd.grad(third.square().sum(), first)
+    assert g.abs().sum() > 0
+    with pytest.raises(ValueError, match="train_calls must be a positive int"):
+        GridSurrogate("fno", {"n_modes": [4, 4]}, train_calls=0)
