@@ -8,13 +8,14 @@
 #   4. each evaluated through surrogates.load on the test sets, then the report.
 # Everything lands in $OUT/results.tgz (repacked after each stage, so a run cut short
 # still returns what it made) and the FNO-1000 weights in $OUT/fno_1000.pt.
+# Empty BENCH_BATCHES or N_STAGGER skip those parts.
 # neuraloperator, tensorly, tensorly-torch and dill must be importable.
 set -uo pipefail
 BUDGET=${BUDGET:-300}
 SIZES=${SIZES:-train:1000,valid:100,test:200}
 SR=${SR:-test:100}
 N_CURVE=${N_CURVE:-100 250 1000}
-N_STAGGER=${N_STAGGER:-1000}
+N_STAGGER=${N_STAGGER-1000}
 DEVICE=${DEVICE:-cuda}
 WORK=${WORK:-/tmp/fno_ns}
 OUT=${OUT:?set OUT}
@@ -27,7 +28,7 @@ stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 pack() { tar czf "$OUT/results.tgz" -C "$R" . ; }
 
 stamp bench
-python3 -m experiments.bench_surrogate --out "$R" --name surrogate_bench_gpu \
+[ -n "${BENCH_BATCHES-1,16}" ] && python3 -m experiments.bench_surrogate --out "$R" --name surrogate_bench_gpu \
     --batches "${BENCH_BATCHES:-1,16}" --solvers "${BENCH_SOLVERS:-256:1e-4:euler,64:4e-3:heun}" \
     --device "$DEVICE" > "$R/bench.log" 2>&1
 tail -n 8 "$R/bench.log"; pack
@@ -45,8 +46,9 @@ for n in $N_CURVE; do
     $run train "$WORK/ns_64" "fno_$n" --n-train "$n" --budget "$BUDGET" --workers 2 \
         > "$R/train_fno_$n.log" 2>&1 &
 done
-$run train "$WORK/ns_64" "stagger_$N_STAGGER" --model stagger --stagger-time 2 \
-    --n-train "$N_STAGGER" --budget "$BUDGET" --workers 2 > "$R/train_stagger.log" 2>&1 &
+[ -n "$N_STAGGER" ] && $run train "$WORK/ns_64" "stagger_$N_STAGGER" --model stagger \
+    --stagger-time 2 --n-train "$N_STAGGER" --budget "$BUDGET" --workers 2 \
+    > "$R/train_stagger.log" 2>&1 &
 wait
 grep -h "^train\|Error" "$R"/train_*.log; cp "$WORK"/train/*.json "$R/"
 for d in "$WORK"/train/*/version_0; do
@@ -59,8 +61,8 @@ for n in $N_CURVE; do
     $run evaluate "fno_$n" "$WORK/ns_64" "$WORK/sr_64" "$WORK/sr_128" --device "$DEVICE" \
         > "$R/eval_fno_$n.log" 2>&1
 done
-$run evaluate "stagger_$N_STAGGER" "$WORK/ns_64" "$WORK/sr_64" --device "$DEVICE" \
-    > "$R/eval_stagger.log" 2>&1
+[ -n "$N_STAGGER" ] && $run evaluate "stagger_$N_STAGGER" "$WORK/ns_64" "$WORK/sr_64" \
+    --device "$DEVICE" > "$R/eval_stagger.log" 2>&1
 grep -h "^evaluate\|Error" "$R"/eval_*.log
 $run report --out "$R" --name fno_ns_reproduction_gpu | tail -n 12
 python3 - "$WORK" "$OUT" <<'PY'
