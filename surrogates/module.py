@@ -44,6 +44,12 @@ class GridSurrogate(pl.LightningModule):
         Autoregressive calls trained with the gradient through the unrolled chain; the
         loss is the mean over calls (1: teacher forcing). The data module's ``n_output``
         must hold ``(pushforward + train_calls) frames_per_call`` frames to use them all.
+    physics : dict, optional
+        The physics-constrained loss (NeuralStagger) for single-channel 2D vorticity on
+        the unit torus: ``{"weight": w, "nu": ..., "forcing": "fno" | "kolmogorov",
+        "amplitude": ..., "wavenumber": 4, "drag": 0.0}``. Adds ``w`` times the mean
+        :func:`surrogates.physics.relative_residual` of the trained frames (the last
+        input frame first, dataset units, frames ``write_interval`` apart).
     lr, weight_decay : float
         AdamW; the learning rate follows a cosine schedule over the run.
     dataset_schema : dict
@@ -54,7 +60,8 @@ class GridSurrogate(pl.LightningModule):
     def __init__(self, model: str = "fno", model_config: dict | None = None, channels: int = 1,
                  n_input: int = 1, frames_per_call: int = 1, grid_dims: int = 2,
                  normaliser: dict | None = None, loss: str = "l2", pushforward: int = 0,
-                 train_calls: int = 1, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 train_calls: int = 1, physics: dict | None = None, lr: float = 1e-3,
+                 weight_decay: float = 1e-4,
                  dataset_schema: dict | None = None) -> None:
         super().__init__()
         if loss not in ("l2", "h1"):
@@ -62,6 +69,8 @@ class GridSurrogate(pl.LightningModule):
         if not isinstance(train_calls, int) or train_calls < 1:
             raise ValueError(f"train_calls must be a positive int, got {train_calls!r}")
         self.save_hyperparameters()
+        if physics is not None:
+            self._check_physics(physics, channels, grid_dims, dataset_schema)
         config = dict(model_config or {})
         self.net = build(model, n_input * channels, channels * (1 if model == "stagger"
                                                                  else frames_per_call),
@@ -73,6 +82,35 @@ class GridSurrogate(pl.LightningModule):
         shape = (1, 1, channels) + (1,) * grid_dims
         self.register_buffer("mean", torch.tensor(norm["mean"]).reshape(shape))
         self.register_buffer("std", torch.tensor(norm["std"]).reshape(shape))
+
+    @staticmethod
+    def _check_physics(physics: dict, channels: int, grid_dims: int,
+                       dataset_schema: dict | None) -> None:
+        allowed = {"weight", "nu", "forcing", "amplitude", "wavenumber", "drag"}
+        unknown = sorted(set(physics) - allowed)
+        missing = sorted({"weight", "nu", "forcing", "amplitude"} - set(physics))
+        if unknown or missing:
+            raise ValueError(f"physics: unknown keys {unknown}, missing keys {missing}; "
+                             f"expected some of {sorted(allowed)}")
+        if channels != 1 or grid_dims != 2 or dataset_schema is None:
+            raise ValueError("physics: the vorticity residual needs one channel on a 2D "
+                             "grid and the dataset schema (for the frame interval); got "
+                             f"{channels} channels, {grid_dims} grid dims")
+
+    def _physics_loss(self, last_input: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        """Mean relative vorticity residual of ``[last input, predictions]`` (normalised
+        ``(B, 1, 1, n, n)`` and ``(B, T, 1, n, n)``), in dataset units."""
+        from simkit.simulators.spectral_ns import forcing_field
+        from surrogates.physics import relative_residual
+
+        p = self.hparams.physics
+        frames = self.denormalise(torch.cat([last_input, pred], dim=1))[:, :, 0]
+        n = frames.shape[-1]
+        forcing = torch.from_numpy(forcing_field(p["forcing"], n, p["amplitude"],
+                                                 int(p.get("wavenumber", 4))))
+        return relative_residual(frames, self.hparams.dataset_schema["write_interval"],
+                                 p["nu"], forcing.to(frames.device),
+                                 p.get("drag", 0.0)).mean()
 
     def state_dict(self, *args, **kwargs):
         """Tensors only: neuraloperator adds a ``_metadata`` entry holding Python
@@ -144,6 +182,10 @@ class GridSurrogate(pl.LightningModule):
         per_call = (calls * x.shape[0], k) + pred.shape[2:]
         # (B, calls k, C, *grid) -> (B calls, k, C, *grid): one relative error per call
         loss = self._loss(pred.reshape(per_call), true.reshape(per_call))
+        if self.hparams.physics is not None:
+            physics = self._physics_loss(window[:, -1:], pred)
+            self.log("train/physics", physics, batch_size=x.shape[0])
+            loss = loss + self.hparams.physics["weight"] * physics
         self.log("train/loss", loss, prog_bar=True, batch_size=x.shape[0])
         return loss
 

@@ -167,3 +167,31 @@ def test_unrolled_training_loss_is_the_mean_per_call_error_through_the_chain():
     assert g.abs().sum() > 0
     with pytest.raises(ValueError, match="train_calls must be a positive int"):
         GridSurrogate("fno", {"n_modes": [4, 4]}, train_calls=0)
+
+
+def test_physics_loss_is_the_weighted_relative_residual_of_the_trained_frames():
+    from simkit.simulators.spectral_ns import forcing_field
+    from surrogates.module import GridSurrogate
+    from surrogates.physics import relative_residual
+
+    torch.manual_seed(0)
+    config = {"n_modes": [4, 4], "hidden_channels": 8, "n_layers": 1}
+    schema = {"write_interval": 0.5}
+    physics = {"weight": 0.3, "nu": 1e-3, "forcing": "fno", "amplitude": 0.1}
+    norm = {"mean": [0.1], "std": [2.0]}
+    batch = {"input": torch.randn(2, 2, 1, 8, 8), "target": torch.randn(2, 2, 1, 8, 8)}
+    plain = GridSurrogate("fno", config, n_input=2, train_calls=2, normaliser=norm,
+                          dataset_schema=schema)
+    constrained = GridSurrogate("fno", config, n_input=2, train_calls=2, normaliser=norm,
+                                dataset_schema=schema, physics=physics)
+    constrained.load_state_dict(plain.state_dict())
+    pred = plain.rollout(plain.normalise(batch["input"]), 2)
+    frames = torch.cat([batch["input"][:, -1:], plain.denormalise(pred)], dim=1)[:, :, 0]
+    residual = relative_residual(frames, 0.5, 1e-3,
+                                 torch.from_numpy(forcing_field("fno", 8, 0.1))).mean()
+    torch.testing.assert_close(constrained.training_step(batch, 0),
+                               plain.training_step(batch, 0) + 0.3 * residual)
+    with pytest.raises(ValueError, match="missing keys"):
+        GridSurrogate("fno", config, physics={"weight": 1.0}, dataset_schema=schema)
+    with pytest.raises(ValueError, match="one channel on a 2D grid"):
+        GridSurrogate("fno", config, channels=2, physics=physics, dataset_schema=schema)
