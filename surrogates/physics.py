@@ -4,36 +4,20 @@ The vorticity equation of :mod:`simkit.simulators.spectral_ns` on the unit torus
 ``dw/dt = L(w) = -u . grad(w) + nu lap(w) + f - mu w`` with ``u = (d psi/dy, -d psi/dx)``
 and ``lap(psi) = -w``, discretised between stored frames by the trapezoidal rule
 (Crank-Nicolson): ``r_k = (w_{k+1} - w_k) / dt - (L(w_k) + L(w_{k+1})) / 2``. Derivatives
-are spectral, the product 2/3-dealiased, as in the solver; ``r`` is second order in
+are spectral, the product 2/3-dealiased, with the solver's own multipliers
+(:func:`~simkit.simulators.spectral_ns.spectral_operators`); ``r`` is second order in
 ``dt`` on a smooth solution. On the FNO data (frames 1 s apart, nu = 1e-3) the true
 trajectories' relative residual is about 0.009 from t = 10 on and 0.15 over the
-transient t = 0 .. 20, so at that interval the loss is a soft constraint. Written here because no library computes this residual
-for a given pair of frames (the solver steps; it does not check).
+transient t = 0 .. 20, so at that interval the loss is a soft constraint. Written here
+because no library computes this residual for a given pair of frames (the solver
+steps; it does not check).
 """
-
-import math
 
 import torch
 
+from simkit.simulators.spectral_ns import spectral_operators
+
 __all__ = ["vorticity_rhs", "vorticity_residual", "relative_residual"]
-
-
-def _spectral_ops(n: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """On an rfft2 grid of [0, 1)^2: the multipliers of ``(u, v, dw/dx, dw/dy)``
-    ``(4, n, n//2+1)``, ``|k|^2`` and the 2/3 dealiasing mask, as in the solver (first
-    derivatives drop the Nyquist modes)."""
-    ky = 2 * math.pi * torch.fft.fftfreq(n, 1.0 / n, device=device, dtype=torch.float64)[:, None]
-    kx = 2 * math.pi * torch.fft.rfftfreq(n, 1.0 / n, device=device, dtype=torch.float64)[None]
-    k2 = ky**2 + kx**2
-    inv_k2 = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, 1.0), 0.0)
-    nyquist = math.pi * n - 1e-9
-    dy = torch.where(ky.abs() >= nyquist, 0.0, ky)
-    dx = torch.where(kx.abs() >= nyquist, 0.0, kx)
-    ops = torch.stack(torch.broadcast_tensors(1j * dy * inv_k2, -1j * dx * inv_k2,
-                                              1j * dx + 0 * dy, 1j * dy + 0 * dx))
-    cut = 2.0 / 3.0 * (n // 2) * 2 * math.pi
-    dealias = ((kx.abs() <= cut) & (ky.abs() <= cut)).to(torch.float64)
-    return ops, k2, dealias
 
 
 def vorticity_rhs(w: torch.Tensor, nu: float, forcing: torch.Tensor,
@@ -41,7 +25,8 @@ def vorticity_rhs(w: torch.Tensor, nu: float, forcing: torch.Tensor,
     """``L(w)`` (1/s^2) for vorticity ``(..., n, n)`` (1/s), ``forcing`` ``(n, n)``;
     computed in float64, returned in ``w``'s dtype."""
     n = w.shape[-1]
-    ops, k2, dealias = _spectral_ops(n, w.device)
+    m = spectral_operators(n)
+    ops, k2, dealias = (torch.from_numpy(m[k]).to(w.device) for k in ("uv_grad", "k2", "dealias"))
     w64 = w.to(torch.float64)
     w_hat = torch.fft.rfft2(w64)
     u, v, wx, wy = torch.fft.irfft2(ops * w_hat.unsqueeze(-3), s=(n, n)).unbind(-3)

@@ -27,7 +27,7 @@ from simkit.io.schema import Schema, Variable
 from simkit.registry import register_simulator
 
 __all__ = ["SpectralNS2D", "SpectralNSSimulator", "gaussian_random_field", "taylor_green",
-           "downsample", "forcing_field", "vorticity_schema"]
+           "downsample", "forcing_field", "vorticity_schema", "spectral_operators"]
 
 SCHEMES = ("euler", "heun")
 
@@ -37,6 +37,26 @@ def _wavenumbers(n: int) -> tuple[np.ndarray, np.ndarray]:
     ky = 2 * np.pi * sfft.fftfreq(n, d=1.0 / n)[:, None]
     kx = 2 * np.pi * sfft.rfftfreq(n, d=1.0 / n)[None, :]
     return ky, kx
+
+
+def spectral_operators(n: int) -> dict[str, np.ndarray]:
+    """The rfft2 multipliers of the unit torus at ``n^2``: ``k2`` (``|k|^2``), ``ky`` and
+    ``kx`` (first derivatives; the Nyquist modes dropped, since ``i k`` times a Nyquist
+    coefficient is not the transform of a real field), ``inv_k2`` (0 at k = 0),
+    ``dealias`` (2/3 rule) and ``uv_grad`` ``(4, n, n//2+1)``, the multipliers of
+    ``(u, v, dw/dx, dw/dy)`` applied to ``w``: one broadcast and one batched inverse FFT
+    give all four (numpy temporaries otherwise cost as much as the transforms)."""
+    ky, kx = _wavenumbers(n)
+    k2 = kx**2 + ky**2
+    dy = np.where(np.abs(ky) >= np.pi * n - 1e-9, 0.0, ky)
+    dx = np.where(np.abs(kx) >= np.pi * n - 1e-9, 0.0, kx)
+    inv_k2 = np.where(k2 > 0, 1.0 / np.where(k2 > 0, k2, 1.0), 0.0)
+    cut = 2.0 / 3.0 * (n // 2) * 2 * np.pi
+    dealias = ((np.abs(kx) <= cut) & (np.abs(ky) <= cut)).astype(np.float64)
+    uv_grad = np.stack(np.broadcast_arrays(1j * dy * inv_k2, -1j * dx * inv_k2,
+                                           1j * dx + 0 * dy, 1j * dy + 0 * dx))
+    return {"k2": k2, "ky": dy, "kx": dx, "inv_k2": inv_k2, "dealias": dealias,
+            "uv_grad": uv_grad}
 
 
 def gaussian_random_field(rng: np.random.Generator, n: int, batch: int = 1, *,
@@ -131,23 +151,10 @@ class SpectralNS2D:
         self.n, self.nu, self.dt, self.drag, self.scheme = w0.shape[1], nu, dt, drag, scheme
         self.workers = workers or os.cpu_count() or 1
         n = self.n
-        ky, kx = _wavenumbers(n)
-        self.k2 = kx**2 + ky**2
-        # first derivatives drop the Nyquist modes: i k times a Nyquist coefficient is
-        # not the transform of a real field
-        self.ky = np.where(np.abs(ky) >= np.pi * n - 1e-9, 0.0, ky)
-        self.kx = np.where(np.abs(kx) >= np.pi * n - 1e-9, 0.0, kx)
-        self.inv_k2 = np.where(self.k2 > 0, 1.0 / np.where(self.k2 > 0, self.k2, 1.0), 0.0)
-        cut = 2.0 / 3.0 * (n // 2) * 2 * np.pi
-        self.dealias = ((np.abs(kx) <= cut) & (np.abs(ky) <= cut)).astype(np.float64)
-        del ky, kx
-        # spectral multipliers of (u, v, dw/dx, dw/dy), applied in one broadcast and
-        # inverted in one batched FFT call: numpy temporaries otherwise cost as much
-        # as the transforms
-        self._ops = np.stack(np.broadcast_arrays(1j * self.ky * self.inv_k2,
-                                                 -1j * self.kx * self.inv_k2,
-                                                 1j * self.kx + 0 * self.ky,
-                                                 1j * self.ky + 0 * self.kx))[:, None]
+        ops = spectral_operators(n)
+        self.k2, self.ky, self.kx = ops["k2"], ops["ky"], ops["kx"]
+        self.inv_k2, self.dealias = ops["inv_k2"], ops["dealias"]
+        self._ops = ops["uv_grad"][:, None]
         self._cn_dt: float | None = None
         self.torch = None
         if device is not None:

@@ -5,8 +5,12 @@ import math
 import numpy as np
 import torch
 
-from simkit.simulators.spectral_ns import (SpectralNS2D, forcing_field, gaussian_random_field,
-                                           taylor_green)
+from simkit.simulators.spectral_ns import (
+    SpectralNS2D,
+    forcing_field,
+    gaussian_random_field,
+    taylor_green,
+)
 from surrogates.physics import relative_residual, vorticity_rhs
 
 
