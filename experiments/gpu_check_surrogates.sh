@@ -65,7 +65,7 @@ done
     --device "$DEVICE" > "$R/eval_stagger.log" 2>&1
 grep -h "^evaluate\|Error" "$R"/eval_*.log
 $run report --out "$R" --name fno_ns_reproduction_gpu | tail -n 12
-python3 - "$WORK" "$OUT" <<'PY'
+[ -f "$WORK/train/fno_1000.json" ] && python3 - "$WORK" "$OUT" <<'PY'
 import json, sys, torch
 work, out = sys.argv[1:]
 record = json.load(open(f"{work}/train/fno_1000.json"))

@@ -242,8 +242,9 @@ def evaluate(work: Path, tag: str, tests: list[Path], device: str, batch: int,
         result["tests"][path.name] = _rollout_errors(surrogate, w, batch)
         print(f"evaluate {tag} on {path.name}: mean frame rel L2 "
               f"{result['tests'][path.name]['mean_frame_rel_l2']:.4f}", flush=True)
-    w = read_test(tests[0], 1)
-    result["rollout_seconds"] = {str(b): _rollout_seconds(surrogate, w, b, repeats)
+        if path == tests[0]:
+            timing_input = w[:1]
+    result["rollout_seconds"] = {str(b): _rollout_seconds(surrogate, timing_input, b, repeats)
                                  for b in timing_batches}
     out = work / "eval"
     out.mkdir(exist_ok=True)

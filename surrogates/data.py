@@ -29,13 +29,10 @@ def stack_channels(frames: dict[str, np.ndarray], variables: list[str], grid_dim
     return np.concatenate(parts, axis=1)
 
 
-def channel_names(schema, variables: list[str], stats: dict) -> list[str]:
-    """Channel labels, e.g. ``["velocity[x]", "velocity[y]", "pressure"]``."""
-    out = []
-    for name in variables:
-        comps = stats["variables"][name]["components"]
-        out += [name] if len(comps) <= 1 else [f"{name}[{c}]" for c in comps]
-    return out
+def channel_names(variables: list[str], stats: dict) -> list[str]:
+    """Channel labels from ``stats.json``'s component labels, e.g.
+    ``["velocity[0]", "velocity[1]", "pressure"]``."""
+    return [label for name in variables for label in stats["variables"][name]["components"]]
 
 
 class _Windows(torch.utils.data.Dataset):
@@ -95,7 +92,7 @@ class GridDataModule(pl.LightningDataModule):
                              f"{floats}")
         self.grid_dims = len(schema.space_dims)
         self.grid_shape = tuple(schema.sizes[d] for d in schema.space_dims)
-        self.channels = channel_names(schema, self.variables, self.stats)
+        self.channels = channel_names(self.variables, self.stats)
         self.n_input, self.n_output = n_input, n_output
         self.rollout_steps = n_frames - n_input if rollout_steps is None else rollout_steps
         if self.rollout_steps < 1 or n_input + self.rollout_steps > n_frames:

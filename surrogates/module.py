@@ -71,6 +71,7 @@ class GridSurrogate(pl.LightningModule):
         self.save_hyperparameters()
         if physics is not None:
             self._check_physics(physics, channels, grid_dims, dataset_schema)
+        self._forcing: dict[tuple, torch.Tensor] = {}  # the physics loss's, per grid
         config = dict(model_config or {})
         self.net = build(model, n_input * channels, channels * (1 if model == "stagger"
                                                                  else frames_per_call),
@@ -105,12 +106,12 @@ class GridSurrogate(pl.LightningModule):
 
         p = self.hparams.physics
         frames = self.denormalise(torch.cat([last_input, pred], dim=1))[:, :, 0]
-        n = frames.shape[-1]
-        forcing = torch.from_numpy(forcing_field(p["forcing"], n, p["amplitude"],
-                                                 int(p.get("wavenumber", 4))))
+        key = (frames.shape[-1], frames.device)
+        if key not in self._forcing:  # made once per grid and device, not every step
+            self._forcing[key] = torch.from_numpy(forcing_field(
+                p["forcing"], key[0], p["amplitude"], int(p.get("wavenumber", 4)))).to(key[1])
         return relative_residual(frames, self.hparams.dataset_schema["write_interval"],
-                                 p["nu"], forcing.to(frames.device),
-                                 p.get("drag", 0.0)).mean()
+                                 p["nu"], self._forcing[key], p.get("drag", 0.0)).mean()
 
     def state_dict(self, *args, **kwargs):
         """Tensors only: neuraloperator adds a ``_metadata`` entry holding Python

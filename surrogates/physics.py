@@ -13,6 +13,8 @@ because no library computes this residual for a given pair of frames (the solver
 steps; it does not check).
 """
 
+from functools import lru_cache
+
 import torch
 
 from simkit.simulators.spectral_ns import spectral_operators
@@ -20,13 +22,20 @@ from simkit.simulators.spectral_ns import spectral_operators
 __all__ = ["vorticity_rhs", "vorticity_residual", "relative_residual"]
 
 
+@lru_cache(maxsize=8)
+def _operators(n: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """``(uv_grad, k2, dealias)`` of :func:`spectral_operators` on ``device``, made once
+    per grid size and device (a training loss calls this every step); read only."""
+    m = spectral_operators(n)
+    return tuple(torch.from_numpy(m[k]).to(device) for k in ("uv_grad", "k2", "dealias"))
+
+
 def vorticity_rhs(w: torch.Tensor, nu: float, forcing: torch.Tensor,
                   drag: float = 0.0) -> torch.Tensor:
     """``L(w)`` (1/s^2) for vorticity ``(..., n, n)`` (1/s), ``forcing`` ``(n, n)``;
     computed in float64, returned in ``w``'s dtype."""
     n = w.shape[-1]
-    m = spectral_operators(n)
-    ops, k2, dealias = (torch.from_numpy(m[k]).to(w.device) for k in ("uv_grad", "k2", "dealias"))
+    ops, k2, dealias = _operators(n, w.device)
     w64 = w.to(torch.float64)
     w_hat = torch.fft.rfft2(w64)
     u, v, wx, wy = torch.fft.irfft2(ops * w_hat.unsqueeze(-3), s=(n, n)).unbind(-3)
@@ -35,20 +44,24 @@ def vorticity_rhs(w: torch.Tensor, nu: float, forcing: torch.Tensor,
     return (-advection + nu * lap + forcing.to(lap) - drag * w64).to(w.dtype)
 
 
+def _residual_and_rate(frames: torch.Tensor, dt: float, nu: float, forcing: torch.Tensor,
+                       drag: float) -> tuple[torch.Tensor, torch.Tensor]:
+    rhs = vorticity_rhs(frames, nu, forcing, drag)
+    rate = (frames[..., 1:, :, :] - frames[..., :-1, :, :]) / dt
+    return rate - 0.5 * (rhs[..., 1:, :, :] + rhs[..., :-1, :, :]), rate
+
+
 def vorticity_residual(frames: torch.Tensor, dt: float, nu: float, forcing: torch.Tensor,
                        drag: float = 0.0) -> torch.Tensor:
     """Trapezoidal residual between consecutive frames: ``(..., T, n, n)`` ->
     ``(..., T - 1, n, n)`` (1/s^2); ``dt`` the time between frames (s)."""
-    rhs = vorticity_rhs(frames, nu, forcing, drag)
-    return (frames[..., 1:, :, :] - frames[..., :-1, :, :]) / dt \
-        - 0.5 * (rhs[..., 1:, :, :] + rhs[..., :-1, :, :])
+    return _residual_and_rate(frames, dt, nu, forcing, drag)[0]
 
 
 def relative_residual(frames: torch.Tensor, dt: float, nu: float, forcing: torch.Tensor,
                       drag: float = 0.0, eps: float = 1e-12) -> torch.Tensor:
     """``||r|| / ||(w_{k+1} - w_k) / dt||`` per sample over time and space: the residual
     measured against the size of the time derivative. Shape ``frames.shape[:-3]``."""
-    r = vorticity_residual(frames, dt, nu, forcing, drag)
-    rate = (frames[..., 1:, :, :] - frames[..., :-1, :, :]) / dt
+    r, rate = _residual_and_rate(frames, dt, nu, forcing, drag)
     dims = (-3, -2, -1)
     return torch.linalg.vector_norm(r, dim=dims) / (torch.linalg.vector_norm(rate, dim=dims) + eps)
