@@ -64,8 +64,10 @@ def trajectory_seed(seed: int, split: str, index: int) -> int:
 def generate(work: Path, name: str, splits: dict[str, int], resolution: int,
              stored: list[int], dt: float, scheme: str, device: str | None, batch: int,
              seed: int, codec: str | None) -> None:
-    params = {"resolution": resolution, "viscosity": NU, "dt": dt, "scheme": scheme,
-              "forcing_amplitude": AMPLITUDE}
+    # every parameter, as `simkit generate` records them (the physics loss reads them)
+    params = {m: {**SpectralNSSimulator.DEFAULTS, "resolution": resolution,
+                  "stored_resolution": m, "viscosity": NU, "dt": dt, "scheme": scheme,
+                  "forcing_amplitude": AMPLITUDE} for m in stored}
     description = (f"{SpectralNSSimulator.description} Solved at {resolution}^2, dt {dt:g} s "
                    f"({scheme}), in batches of {batch} on {device or 'numpy'}.")
     writers = {m: DatasetWriter(work / f"{name}_{m}", vorticity_schema(m), n_frames=FRAMES,
@@ -98,7 +100,8 @@ def generate(work: Path, name: str, splits: dict[str, int], resolution: int,
         for m, writer in writers.items():
             for j, ((split, i), s) in enumerate(zip(chunk, seeds, strict=True)):
                 writer.add(split, Trajectory(f"{split}-{i:06d}", {"vorticity": frames[m][j]},
-                                             params=params, seed=s, dt=dt, substeps=substeps))
+                                             params=params[m], seed=s, dt=dt,
+                                             substeps=substeps))
     for writer in writers.values():
         writer.close()
 

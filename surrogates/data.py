@@ -35,6 +35,15 @@ def channel_names(variables: list[str], stats: dict) -> list[str]:
     return [label for name in variables for label in stats["variables"][name]["components"]]
 
 
+def _simulator_block(simulator: dict, params: list[dict]) -> dict:
+    """The manifest's simulator entry plus the parameters all ``params`` share
+    (``"params"``) and the names of the others (``"varying"``)."""
+    names = sorted({k for p in params for k in p})
+    shared = {k: params[0][k] for k in names
+              if all(k in p and p[k] == params[0][k] for p in params)}
+    return {**simulator, "params": shared, "varying": [k for k in names if k not in shared]}
+
+
 class _Windows(torch.utils.data.Dataset):
     def __init__(self, root: Path, split: str, n_input: int, n_output: int, stride: int,
                  variables: list[str], grid_dims: int) -> None:
@@ -81,7 +90,10 @@ class GridDataModule(pl.LightningDataModule):
             schema, self.stats, n_frames = ds.schema, ds.stats, ds.n_frames
             self.write_interval = ds.write_interval
             self.splits = ds.splits
-            n_train = len(ds.ids("train")) if "train" in ds.splits else 0
+            train_ids = ds.ids("train") if "train" in ds.splits else []
+            n_train = len(train_ids)
+            self.simulator = _simulator_block(ds.manifest.simulator,
+                                              [ds.record(i)["params"] for i in train_ids])
         if schema.kind != "grid":
             raise ValueError(f"{path}: a grid dataset is needed, this one is {schema.kind!r}")
         floats = [v.name for v in schema.dynamic if v.is_float]
@@ -109,12 +121,15 @@ class GridDataModule(pl.LightningDataModule):
     @property
     def dataset_schema(self) -> dict:
         """What a checkpoint must know of the data: variables, per-frame shapes, grid,
-        seconds per frame, the dataset's path."""
+        seconds per frame, the dataset's path, and the simulator that made it
+        (``{"name", "scene", "version", "params", "varying"}``: the parameters shared
+        by every train trajectory, and the names of those that differ)."""
         shapes = {v: [self.schema.sizes[d] for d in self.schema.variable(v).dims]
                   for v in self.variables}
         return {"variables": self.variables, "frame_shapes": shapes,
                 "grid": list(self.grid_shape), "channels": self.channels,
-                "write_interval": self.write_interval, "dataset": str(self.root)}
+                "write_interval": self.write_interval, "dataset": str(self.root),
+                "simulator": self.simulator}
 
     @property
     def normaliser(self) -> dict[str, list[float]]:

@@ -46,10 +46,13 @@ class GridSurrogate(pl.LightningModule):
         must hold ``(pushforward + train_calls) frames_per_call`` frames to use them all.
     physics : dict, optional
         The physics-constrained loss (NeuralStagger) for single-channel 2D vorticity on
-        the unit torus: ``{"weight": w, "nu": ..., "forcing": "fno" | "kolmogorov",
-        "amplitude": ..., "wavenumber": 4, "drag": 0.0}``. Adds ``w`` times the mean
+        the unit torus: ``{"weight": w}`` adds ``w`` times the mean
         :func:`surrogates.physics.relative_residual` of the trained frames (the last
-        input frame first, dataset units, frames ``write_interval`` apart).
+        input frame first, dataset units, frames ``write_interval`` apart). The
+        equation (viscosity, forcing) comes from the dataset's simulator block; for
+        data made elsewhere give ``"nu"``, ``"forcing"`` (``"fno"`` or
+        ``"kolmogorov"``), ``"amplitude"`` and optionally ``"wavenumber"`` and
+        ``"drag"`` (:func:`surrogates.physics.equation_settings`).
     lr, weight_decay : float
         AdamW; the learning rate follows a cosine schedule over the run.
     dataset_schema : dict
@@ -69,8 +72,8 @@ class GridSurrogate(pl.LightningModule):
         if not isinstance(train_calls, int) or train_calls < 1:
             raise ValueError(f"train_calls must be a positive int, got {train_calls!r}")
         self.save_hyperparameters()
-        if physics is not None:
-            self._check_physics(physics, channels, grid_dims, dataset_schema)
+        self._equation = (None if physics is None else
+                          self._physics_equation(physics, channels, grid_dims, dataset_schema))
         self._forcing: dict[tuple, torch.Tensor] = {}  # the physics loss's, per grid
         config = dict(model_config or {})
         self.net = build(model, n_input * channels, channels * (1 if model == "stagger"
@@ -85,18 +88,20 @@ class GridSurrogate(pl.LightningModule):
         self.register_buffer("std", torch.tensor(norm["std"]).reshape(shape))
 
     @staticmethod
-    def _check_physics(physics: dict, channels: int, grid_dims: int,
-                       dataset_schema: dict | None) -> None:
+    def _physics_equation(physics: dict, channels: int, grid_dims: int,
+                          dataset_schema: dict | None) -> dict:
+        from surrogates.physics import equation_settings
+
         allowed = {"weight", "nu", "forcing", "amplitude", "wavenumber", "drag"}
         unknown = sorted(set(physics) - allowed)
-        missing = sorted({"weight", "nu", "forcing", "amplitude"} - set(physics))
-        if unknown or missing:
-            raise ValueError(f"physics: unknown keys {unknown}, missing keys {missing}; "
+        if unknown or "weight" not in physics:
+            raise ValueError(f"physics: needs 'weight', got unknown keys {unknown}; "
                              f"expected some of {sorted(allowed)}")
         if channels != 1 or grid_dims != 2 or dataset_schema is None:
             raise ValueError("physics: the vorticity residual needs one channel on a 2D "
                              "grid and the dataset schema (for the frame interval); got "
                              f"{channels} channels, {grid_dims} grid dims")
+        return equation_settings(physics, dataset_schema.get("simulator"))
 
     def _physics_loss(self, last_input: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
         """Mean relative vorticity residual of ``[last input, predictions]`` (normalised
@@ -104,14 +109,14 @@ class GridSurrogate(pl.LightningModule):
         from simkit.simulators.spectral_ns import forcing_field
         from surrogates.physics import relative_residual
 
-        p = self.hparams.physics
+        eq = self._equation
         frames = self.denormalise(torch.cat([last_input, pred], dim=1))[:, :, 0]
         key = (frames.shape[-1], frames.device)
         if key not in self._forcing:  # made once per grid and device, not every step
             self._forcing[key] = torch.from_numpy(forcing_field(
-                p["forcing"], key[0], p["amplitude"], int(p.get("wavenumber", 4)))).to(key[1])
+                eq["forcing"], key[0], eq["amplitude"], int(eq["wavenumber"]))).to(key[1])
         return relative_residual(frames, self.hparams.dataset_schema["write_interval"],
-                                 p["nu"], self._forcing[key], p.get("drag", 0.0)).mean()
+                                 eq["nu"], self._forcing[key], eq["drag"]).mean()
 
     def state_dict(self, *args, **kwargs):
         """Tensors only: neuraloperator adds a ``_metadata`` entry holding Python

@@ -17,9 +17,44 @@ from functools import lru_cache
 
 import torch
 
-from simkit.simulators.spectral_ns import spectral_operators
+from simkit.simulators.spectral_ns import advection_hat, spectral_operators
 
-__all__ = ["vorticity_rhs", "vorticity_residual", "relative_residual"]
+__all__ = ["vorticity_rhs", "vorticity_residual", "relative_residual", "equation_settings"]
+
+# the equation's settings, and the spectral_ns parameter each comes from
+_PARAMETER = {"nu": "viscosity", "amplitude": "forcing_amplitude",
+              "wavenumber": "forcing_wavenumber", "drag": "drag"}
+_DEFAULTS = {"wavenumber": 4, "drag": 0.0}
+
+
+def equation_settings(given: dict, simulator: dict | None) -> dict:
+    """``{"nu", "forcing", "amplitude", "wavenumber", "drag"}`` of the equation a dataset
+    was made with: read from its simulator block (``spectral_ns``: the parameters every
+    train trajectory shares, the scene as the forcing), else taken from ``given``. A
+    value in both must agree (a typed-in viscosity cannot silently differ from the
+    data's); one in neither is an error, except ``wavenumber`` (4) and ``drag`` (0)."""
+    known: dict = {}
+    varying: list[str] = []
+    if simulator and simulator.get("name") == "spectral_ns":
+        params, varying = simulator.get("params", {}), simulator.get("varying", [])
+        known = {key: params[name] for key, name in _PARAMETER.items() if name in params}
+        known["forcing"] = simulator.get("scene")
+    out = {}
+    for key in ("nu", "forcing", "amplitude", "wavenumber", "drag"):
+        if key in given and key in known and given[key] != known[key]:
+            raise ValueError(f"physics: {key}={given[key]!r}, but the dataset was made with "
+                             f"{known[key]!r}")
+        if key in given or key in known:
+            out[key] = given.get(key, known.get(key))
+        elif _PARAMETER.get(key) in varying:
+            raise ValueError(f"physics: {_PARAMETER[key]} differs between the train "
+                             "trajectories; the residual needs one value")
+        elif key in _DEFAULTS:
+            out[key] = _DEFAULTS[key]
+        else:
+            raise ValueError(f"physics: give {key!r}: the dataset's simulator block does "
+                             "not hold it")
+    return out
 
 
 @lru_cache(maxsize=8)
@@ -35,11 +70,10 @@ def vorticity_rhs(w: torch.Tensor, nu: float, forcing: torch.Tensor,
     """``L(w)`` (1/s^2) for vorticity ``(..., n, n)`` (1/s), ``forcing`` ``(n, n)``;
     computed in float64, returned in ``w``'s dtype."""
     n = w.shape[-1]
-    ops, k2, dealias = _operators(n, w.device)
+    uv_grad, k2, dealias = _operators(n, w.device)
     w64 = w.to(torch.float64)
     w_hat = torch.fft.rfft2(w64)
-    u, v, wx, wy = torch.fft.irfft2(ops * w_hat.unsqueeze(-3), s=(n, n)).unbind(-3)
-    advection = torch.fft.irfft2(dealias * torch.fft.rfft2(u * wx + v * wy), s=(n, n))
+    advection = torch.fft.irfft2(dealias * advection_hat(w_hat, uv_grad), s=(n, n))
     lap = torch.fft.irfft2(-k2 * w_hat, s=(n, n))
     return (-advection + nu * lap + forcing.to(lap) - drag * w64).to(w.dtype)
 

@@ -27,7 +27,8 @@ from simkit.io.schema import Schema, Variable
 from simkit.registry import register_simulator
 
 __all__ = ["SpectralNS2D", "SpectralNSSimulator", "gaussian_random_field", "taylor_green",
-           "downsample", "forcing_field", "vorticity_schema", "spectral_operators"]
+           "downsample", "forcing_field", "vorticity_schema", "spectral_operators",
+           "advection_hat"]
 
 SCHEMES = ("euler", "heun")
 
@@ -57,6 +58,18 @@ def spectral_operators(n: int) -> dict[str, np.ndarray]:
                                            1j * dx + 0 * dy, 1j * dy + 0 * dx))
     return {"k2": k2, "ky": dy, "kx": dx, "inv_k2": inv_k2, "dealias": dealias,
             "uv_grad": uv_grad}
+
+
+def advection_hat(w_hat, uv_grad):
+    """``u . grad(w)`` in Fourier space, not dealiased, for torch tensors: ``w_hat``
+    ``(..., n, n//2+1)`` the rfft2 of the vorticity, ``uv_grad`` the multipliers of
+    :func:`spectral_operators` on its device. (The numpy solver path works in place
+    instead, to spare temporaries.)"""
+    import torch  # torch only here: the numpy solver runs without it
+
+    n = w_hat.shape[-2]
+    u, v, wx, wy = torch.fft.irfft2(uv_grad * w_hat.unsqueeze(-3), s=(n, n)).unbind(-3)
+    return torch.fft.rfft2(u * wx + v * wy)
 
 
 def gaussian_random_field(rng: np.random.Generator, n: int, batch: int = 1, *,
@@ -154,14 +167,14 @@ class SpectralNS2D:
         ops = spectral_operators(n)
         self.k2, self.ky, self.kx = ops["k2"], ops["ky"], ops["kx"]
         self.inv_k2, self.dealias = ops["inv_k2"], ops["dealias"]
-        self._ops = ops["uv_grad"][:, None]
+        self._ops = ops["uv_grad"][:, None]  # (4, 1, n, n//2+1): broadcast over the batch
         self._cn_dt: float | None = None
         self.torch = None
         if device is not None:
             import torch  # only for the GPU path: the simulator runs without torch
 
             self.torch, self.device = torch, torch.device(device)
-            self._ops = self._to_device(self._ops)
+            self._ops = self._to_device(ops["uv_grad"])
         self.w_hat = self._fft(self._to_device(w0))
         self.f_hat = self._fft(self._to_device(
             np.zeros((n, n)) if forcing is None else np.asarray(forcing, dtype=np.float64)))
@@ -194,8 +207,7 @@ class SpectralNS2D:
         """``u . grad(w)`` in Fourier space, not yet dealiased."""
         n = self.n
         if self.torch is not None:
-            u, v, wx, wy = self.torch.fft.irfft2(self._ops * w_hat, s=(n, n))
-            return self.torch.fft.rfft2(u * wx + v * wy)
+            return advection_hat(w_hat, self._ops)
         u, v, wx, wy = sfft.irfft2(self._ops * w_hat, s=(n, n), axes=(-2, -1), workers=workers)
         np.multiply(u, wx, out=u)
         np.multiply(v, wy, out=v)

@@ -191,7 +191,29 @@ def test_physics_loss_is_the_weighted_relative_residual_of_the_trained_frames():
                                  torch.from_numpy(forcing_field("fno", 8, 0.1))).mean()
     torch.testing.assert_close(constrained.training_step(batch, 0),
                                plain.training_step(batch, 0) + 0.3 * residual)
-    with pytest.raises(ValueError, match="missing keys"):
+    with pytest.raises(ValueError, match="give 'nu'"):  # no simulator block to read
         GridSurrogate("fno", config, physics={"weight": 1.0}, dataset_schema=schema)
+    with pytest.raises(ValueError, match="needs 'weight'"):
+        GridSurrogate("fno", config, physics={"nu": 1e-3}, dataset_schema=schema)
     with pytest.raises(ValueError, match="one channel on a 2D grid"):
         GridSurrogate("fno", config, channels=2, physics=physics, dataset_schema=schema)
+
+
+def test_physics_equation_comes_from_the_dataset(ns_dataset):
+    from surrogates.module import GridSurrogate
+    from surrogates.physics import equation_settings
+
+    dm = GridDataModule(str(ns_dataset), n_input=2)
+    simulator = dm.dataset_schema["simulator"]
+    assert simulator["name"] == "spectral_ns" and simulator["varying"] == []
+    module = GridSurrogate("fno", {"n_modes": [4, 4]}, n_input=2, physics={"weight": 0.1},
+                           dataset_schema=dm.dataset_schema)
+    # the recipe's viscosity and the simulator's default forcing, not typed in
+    assert module._equation == {"nu": 1e-3, "forcing": "fno", "amplitude": 0.1,
+                                "wavenumber": 4, "drag": 0.0}
+    with pytest.raises(ValueError, match="nu=0.01, but the dataset was made with 0.001"):
+        GridSurrogate("fno", {"n_modes": [4, 4]}, physics={"weight": 0.1, "nu": 1e-2},
+                      dataset_schema=dm.dataset_schema)
+    varying = {**simulator, "params": {"forcing_amplitude": 0.1}, "varying": ["viscosity"]}
+    with pytest.raises(ValueError, match="viscosity differs between the train trajectories"):
+        equation_settings({}, varying)
