@@ -22,17 +22,16 @@ import torch
 
 from simkit.provenance import machine
 from simkit.simulators.spectral_ns import SpectralNS2D, downsample, gaussian_random_field
-from surrogates.inference import FORMAT, Surrogate
+from surrogates.inference import Surrogate, surrogate_info
 from surrogates.models import build
 
 
 def paper_fno(n_input: int, stored: int, device: str) -> Surrogate:
     config = {"n_modes": [12, 12], "hidden_channels": 32, "n_layers": 4}
     net = build("fno", n_input, 1, **config)
-    info = {"format": FORMAT, "model": "fno", "model_config": config, "n_input": n_input,
-            "frames_per_call": 1, "normaliser": {"mean": [0.0], "std": [1.0]},
-            "variables": ["vorticity"], "frame_shapes": {"vorticity": [stored, stored]},
-            "grid": [stored, stored], "write_interval": 1.0}
+    schema = {"variables": ["vorticity"], "frame_shapes": {"vorticity": [stored, stored]},
+              "grid": [stored, stored], "write_interval": 1.0}
+    info = surrogate_info("fno", config, n_input, 1, {"mean": [0.0], "std": [1.0]}, schema)
     return Surrogate(info, net.state_dict(), device)
 
 
@@ -58,18 +57,24 @@ def solver_seconds_per_frame(batch: int, solve: int, dt: float, scheme: str, sto
     return time.perf_counter() - t0  # timed once: it is long
 
 
-def surrogate_seconds_per_frame(batch: int, stored: int, frames: int, repeats: int,
-                                device: str) -> float:
-    surrogate = paper_fno(10, stored, device)
-    state = np.random.default_rng(1).standard_normal((batch, 10, stored, stored))
-    surrogate.rollout(state, 1)  # warm-up
+def rollout_seconds(surrogate: Surrogate, state: np.ndarray, frames: int,
+                    repeats: int) -> float:
+    """Median wall time of ``surrogate.rollout(state, frames)``, numpy in and out (so
+    transfers and normalisation included), after one warm-up rollout."""
+    surrogate.rollout(state, frames)
     times = []
     for _ in range(repeats):
-        sync(device)
+        sync(str(surrogate.device))
         t0 = time.perf_counter()
         surrogate.rollout(state, frames)  # numpy out: synchronised
-        times.append((time.perf_counter() - t0) / frames)
+        times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def surrogate_seconds_per_frame(batch: int, stored: int, frames: int, repeats: int,
+                                device: str) -> float:
+    state = np.random.default_rng(1).standard_normal((batch, 10, stored, stored))
+    return rollout_seconds(paper_fno(10, stored, device), state, frames, repeats) / frames
 
 
 def parse_solvers(spec: str) -> list[dict]:

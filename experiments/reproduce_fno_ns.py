@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from experiments.bench_surrogate import rollout_seconds
 from simkit.io import DatasetWriter, open_dataset
 from simkit.io.schema import Trajectory
 from simkit.io.shard import Compression
@@ -210,27 +211,15 @@ def _rollout_errors(surrogate, w: np.ndarray, batch: int) -> dict:
 
     preds = [surrogate.rollout(w[i:i + batch, :N_INPUT], N_PREDICT)
              for i in range(0, len(w), batch)]
-    pred = torch.from_numpy(np.concatenate(preds))
-    true = torch.from_numpy(w[:, N_INPUT:N_INPUT + N_PREDICT])
-    per_frame = metrics.relative_l2(pred, true, 2)  # (N, 40)
+    pred = torch.from_numpy(np.concatenate(preds))[:, :, None]  # (N, 40, 1, m, m)
+    true = torch.from_numpy(w[:, N_INPUT:N_INPUT + N_PREDICT])[:, :, None]
+    summary = metrics.rollout_summary(pred, true, 2)
+    per_frame = summary["frame_rel_l2"]  # (N, 40)
     return {"trajectories": len(w), "grid": list(w.shape[-2:]),
             "mean_frame_rel_l2": float(per_frame.mean()),  # the paper's number
-            "rollout_rel_l2": float(metrics.relative_l2(pred, true, 3).mean()),
+            "rollout_rel_l2": float(summary["rollout_rel_l2"].mean()),
             "frame_rel_l2_by_step": per_frame.mean(0).tolist(),
-            "steps_to_failure": float(metrics.steps_to_failure(per_frame).float().mean())}
-
-
-def _rollout_seconds(surrogate, w: np.ndarray, batch: int, repeats: int) -> float:
-    """Median wall time of one 40-frame rollout of ``batch`` trajectories, numpy in and
-    out, warm-up excluded."""
-    x = np.repeat(w[:1, :N_INPUT], batch, axis=0)
-    surrogate.rollout(x, N_PREDICT)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        surrogate.rollout(x, N_PREDICT)  # returns numpy: synchronised
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+            "steps_to_failure": float(summary["steps_to_failure"].float().mean())}
 
 
 def evaluate(work: Path, tag: str, tests: list[Path], device: str, batch: int,
@@ -247,8 +236,10 @@ def evaluate(work: Path, tag: str, tests: list[Path], device: str, batch: int,
               f"{result['tests'][path.name]['mean_frame_rel_l2']:.4f}", flush=True)
         if path == tests[0]:
             timing_input = w[:1]
-    result["rollout_seconds"] = {str(b): _rollout_seconds(surrogate, timing_input, b, repeats)
-                                 for b in timing_batches}
+    # one 40-frame rollout of b trajectories, numpy in and out, warm-up excluded
+    result["rollout_seconds"] = {
+        str(b): rollout_seconds(surrogate, np.repeat(timing_input[:1, :N_INPUT], b, axis=0),
+                                N_PREDICT, repeats) for b in timing_batches}
     out = work / "eval"
     out.mkdir(exist_ok=True)
     (out / f"{tag}.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -11,12 +11,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from surrogates.models import build
+from surrogates.models import build_autoregressive
+from surrogates.normaliser import Normaliser
 from surrogates.rollout import advance, autoregress
 
-__all__ = ["Surrogate", "load", "FORMAT"]
+__all__ = ["Surrogate", "load", "surrogate_info", "FORMAT"]
 
 FORMAT = "simkit-surrogate/1"
+
+
+def surrogate_info(model: str, model_config: dict | None, n_input: int, frames_per_call: int,
+                   normaliser: dict, dataset_schema: dict) -> dict:
+    """The checkpoint's ``"surrogate"`` block (plain types only): what :class:`Surrogate`
+    needs besides the weights. ``dataset_schema`` as
+    :attr:`surrogates.data.GridDataModule.dataset_schema` (at least ``variables``,
+    ``frame_shapes``, ``grid`` and ``write_interval``)."""
+    return {"format": FORMAT, "model": model, "model_config": dict(model_config or {}),
+            "n_input": n_input, "frames_per_call": frames_per_call, "normaliser": normaliser,
+            **dataset_schema}
 
 
 class Surrogate:
@@ -35,7 +47,6 @@ class Surrogate:
         self.frame_shapes = {v: tuple(s) for v, s in info["frame_shapes"].items()}
         self.grid = tuple(info["grid"])
         self.n_input = int(info["n_input"])
-        self.frames_per_call = int(info["frames_per_call"])
         self.dt = float(info["write_interval"])
         # Fourier operators are discretisation-invariant: they run on other grid sizes
         # (zero-shot super-resolution); the others only on the grid they learned
@@ -44,18 +55,17 @@ class Surrogate:
         self.components = {v: int(np.prod(s[:len(s) - len(self.grid)]))
                            for v, s in self.frame_shapes.items()}
         channels = self.channels = sum(self.components.values())
-        self.net = build(info["model"], self.n_input * channels,
-                         channels * (1 if info["model"] == "stagger" else self.frames_per_call),
-                         **info["model_config"])
+        self.net, self.frames_per_call = build_autoregressive(
+            info["model"], info["model_config"], channels, self.n_input,
+            int(info["frames_per_call"]))
         try:
             self.net.load_state_dict(state_dict)
         except RuntimeError as err:
             raise ValueError(f"the weights do not fit a {info['model']} model with config "
                              f"{info['model_config']}: {err}") from None
         self.net.to(self.device).eval()
-        shape = (1, 1, channels) + (1,) * len(self.grid)
-        self.mean = torch.tensor(info["normaliser"]["mean"], device=self.device).reshape(shape)
-        self.std = torch.tensor(info["normaliser"]["std"], device=self.device).reshape(shape)
+        self.normalisation = Normaliser(info["normaliser"], channels, len(self.grid)).to(
+            self.device)
 
     def __repr__(self) -> str:
         return (f"Surrogate({self.info['model']}, variables {self.variables}, grid "
@@ -105,9 +115,9 @@ class Surrogate:
         """The next ``frames_per_call`` frames after ``state``: ``(..., frames, *frame)``."""
         x, lead, as_numpy = self._to_tensor(state)
         with torch.no_grad():
-            y = advance(self.net, (x - self.mean) / self.std, self.frames_per_call,
+            y = advance(self.net, self.normalisation.normalise(x), self.frames_per_call,
                         self.channels)
-        return self._from_tensor(y * self.std + self.mean, lead, as_numpy)
+        return self._from_tensor(self.normalisation.denormalise(y), lead, as_numpy)
 
     @torch.no_grad()
     def rollout(self, state, n_steps: int, every: int = 1, callback=None):
@@ -117,7 +127,7 @@ class Surrogate:
         if n_steps < 1 or every < 1:
             raise ValueError(f"n_steps and every must be >= 1, got {n_steps}, {every}")
         x, lead, as_numpy = self._to_tensor(state)
-        chunks = autoregress(self.net, (x - self.mean) / self.std, self.frames_per_call,
+        chunks = autoregress(self.net, self.normalisation.normalise(x), self.frames_per_call,
                              self.channels)
         kept, done = [], 0
         while done < n_steps:
@@ -125,7 +135,7 @@ class Surrogate:
             for j in range(nxt.shape[1]):
                 done += 1
                 if done <= n_steps and done % every == 0:
-                    frame = nxt[:, j:j + 1] * self.std + self.mean
+                    frame = self.normalisation.denormalise(nxt[:, j:j + 1])
                     kept.append(frame)
                     if callback is not None:
                         callback(done, self._from_tensor(frame, lead, as_numpy))

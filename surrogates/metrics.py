@@ -7,7 +7,7 @@ Tensors are ``(batch, ..., *grid)``; ``grid_dims`` is how many trailing axes are
 import torch
 
 __all__ = ["relative_l2", "relative_h1", "vrmse", "steps_to_failure", "energy_spectrum",
-           "spectrum_error"]
+           "spectrum_error", "rollout_summary"]
 
 
 def relative_l2(pred: torch.Tensor, true: torch.Tensor, dims: int, eps: float = 1e-12):
@@ -74,3 +74,17 @@ def spectrum_error(pred: torch.Tensor, true: torch.Tensor, grid_dims: int,
     """``sum_k |E_pred(k) - E_true(k)| / sum_k E_true(k)`` per sample."""
     ep, et = energy_spectrum(pred, grid_dims), energy_spectrum(true, grid_dims)
     return (ep - et).abs().sum(dim=1) / (et.sum(dim=1) + eps)
+
+
+def rollout_summary(pred: torch.Tensor, true: torch.Tensor,
+                    grid_dims: int) -> dict[str, torch.Tensor]:
+    """The rollout metrics of ``(batch, steps, channels, *grid)`` predictions, per sample:
+    ``rollout_rel_l2`` (over steps, channels and space; ``(batch,)``), ``frame_rel_l2``
+    (per step, ``(batch, steps)``), ``vrmse`` (mean over steps and channels),
+    ``steps_to_failure`` (of ``frame_rel_l2``) and ``spectrum_error`` (last step)."""
+    frame = relative_l2(pred, true, 1 + grid_dims)
+    return {"rollout_rel_l2": relative_l2(pred, true, 2 + grid_dims),
+            "frame_rel_l2": frame,
+            "vrmse": vrmse(pred, true, grid_dims).flatten(1).mean(1),
+            "steps_to_failure": steps_to_failure(frame),
+            "spectrum_error": spectrum_error(pred[:, -1], true[:, -1], grid_dims)}

@@ -14,7 +14,8 @@ import pytorch_lightning as pl
 import torch
 
 from surrogates import metrics
-from surrogates.models import build
+from surrogates.models import build_autoregressive
+from surrogates.normaliser import Normaliser
 from surrogates.rollout import advance, autoregress
 
 __all__ = ["GridSurrogate"]
@@ -31,8 +32,9 @@ class GridSurrogate(pl.LightningModule):
         Channels per frame.
     n_input : int
         Frames in.
-    frames_per_call : int
-        Frames one model call predicts.
+    frames_per_call : int, optional
+        Frames one model call predicts, stacked along the output channels (default 1;
+        a NeuralStagger predicts its ``time`` frames).
     grid_dims : int
     normaliser : dict
         ``{"mean": [...], "std": [...]}`` per channel (train split statistics).
@@ -61,7 +63,7 @@ class GridSurrogate(pl.LightningModule):
     """
 
     def __init__(self, model: str = "fno", model_config: dict | None = None, channels: int = 1,
-                 n_input: int = 1, frames_per_call: int = 1, grid_dims: int = 2,
+                 n_input: int = 1, frames_per_call: int | None = None, grid_dims: int = 2,
                  normaliser: dict | None = None, loss: str = "l2", pushforward: int = 0,
                  train_calls: int = 1, physics: dict | None = None, lr: float = 1e-3,
                  weight_decay: float = 1e-4,
@@ -75,17 +77,9 @@ class GridSurrogate(pl.LightningModule):
         self._equation = (None if physics is None else
                           self._physics_equation(physics, channels, grid_dims, dataset_schema))
         self._forcing: dict[tuple, torch.Tensor] = {}  # the physics loss's, per grid
-        config = dict(model_config or {})
-        self.net = build(model, n_input * channels, channels * (1 if model == "stagger"
-                                                                 else frames_per_call),
-                         **config)
-        norm = normaliser or {"mean": [0.0] * channels, "std": [1.0] * channels}
-        if len(norm["mean"]) != channels or len(norm["std"]) != channels:
-            raise ValueError(f"normaliser must give {channels} means and stds, got "
-                             f"{len(norm['mean'])} and {len(norm['std'])}")
-        shape = (1, 1, channels) + (1,) * grid_dims
-        self.register_buffer("mean", torch.tensor(norm["mean"]).reshape(shape))
-        self.register_buffer("std", torch.tensor(norm["std"]).reshape(shape))
+        self.net, self.frames_per_call = build_autoregressive(
+            model, dict(model_config or {}), channels, n_input, frames_per_call)
+        self.normalisation = Normaliser(normaliser, channels, grid_dims)
 
     @staticmethod
     def _physics_equation(physics: dict, channels: int, grid_dims: int,
@@ -129,36 +123,34 @@ class GridSurrogate(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Add the self-describing ``"surrogate"`` block (plain types only)."""
-        from surrogates.inference import FORMAT
+        from surrogates.inference import surrogate_info
 
         hp = self.hparams
         if hp.dataset_schema is None:
             return
-        checkpoint["surrogate"] = {
-            "format": FORMAT, "model": hp.model, "model_config": dict(hp.model_config or {}),
-            "n_input": hp.n_input, "frames_per_call": hp.frames_per_call,
-            "normaliser": {"mean": self.mean.flatten().tolist(),
-                           "std": self.std.flatten().tolist()},
-            **hp.dataset_schema}
+        checkpoint["surrogate"] = surrogate_info(hp.model, hp.model_config, hp.n_input,
+                                                 self.frames_per_call,
+                                                 self.normalisation.as_dict(),
+                                                 hp.dataset_schema)
 
     # ---- the model in dataset units --------------------------------------------------
 
     def step(self, frames: torch.Tensor) -> torch.Tensor:
         """``(B, n_input, C, *grid)`` normalised -> next ``(B, frames_per_call, C, *grid)``."""
-        return advance(self.net, frames, self.hparams.frames_per_call, self.hparams.channels)
+        return advance(self.net, frames, self.frames_per_call, self.hparams.channels)
 
     def rollout(self, frames: torch.Tensor, n_steps: int) -> torch.Tensor:
         """Autoregressive prediction of ``n_steps`` frames from normalised inputs."""
-        calls = -(-n_steps // self.hparams.frames_per_call)
-        chunks = autoregress(self.net, frames, self.hparams.frames_per_call,
+        calls = -(-n_steps // self.frames_per_call)
+        chunks = autoregress(self.net, frames, self.frames_per_call,
                              self.hparams.channels)
         return torch.cat([next(chunks) for _ in range(calls)], dim=1)[:, :n_steps]
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        return self.normalisation.normalise(x)
 
     def denormalise(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.std + self.mean
+        return self.normalisation.denormalise(x)
 
     # ---- training ----------------------------------------------------------------------
 
@@ -171,7 +163,7 @@ class GridSurrogate(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = self.normalise(batch["input"]), self.normalise(batch["target"])
-        k = self.hparams.frames_per_call
+        k = self.frames_per_call
         available = y.shape[1] // k
         if available < 1:
             raise ValueError(f"targets of {y.shape[1]} frames are fewer than one call's "
@@ -199,17 +191,14 @@ class GridSurrogate(pl.LightningModule):
         x = self.normalise(batch["input"])
         y = batch["target"]
         pred = self.denormalise(self.rollout(x, y.shape[1]))
-        gd = self.hparams.grid_dims
-        per_step = metrics.relative_l2(pred, y, 1 + gd)  # (B, steps)
+        summary = metrics.rollout_summary(pred, y, self.hparams.grid_dims)
         B = y.shape[0]
-        self.log(f"{stage}/rollout_rel_l2", metrics.relative_l2(pred, y, 2 + gd).mean(),
-                 prog_bar=True, batch_size=B)
-        self.log(f"{stage}/one_step_rel_l2", per_step[:, 0].mean(), batch_size=B)
-        self.log(f"{stage}/vrmse", metrics.vrmse(pred, y, gd).mean(), batch_size=B)
-        self.log(f"{stage}/steps_to_failure",
-                 metrics.steps_to_failure(per_step).float().mean(), batch_size=B)
-        self.log(f"{stage}/spectrum_error", metrics.spectrum_error(
-            pred[:, -1], y[:, -1], gd).mean(), batch_size=B)
+        self.log(f"{stage}/rollout_rel_l2", summary["rollout_rel_l2"].mean(), prog_bar=True,
+                 batch_size=B)
+        self.log(f"{stage}/one_step_rel_l2", summary["frame_rel_l2"][:, 0].mean(),
+                 batch_size=B)
+        for name in ("vrmse", "steps_to_failure", "spectrum_error"):
+            self.log(f"{stage}/{name}", summary[name].float().mean(), batch_size=B)
 
     def validation_step(self, batch, batch_idx):
         self._rollout_metrics(batch, "val")

@@ -10,7 +10,7 @@ from surrogates.models.fno import fno, tfno
 from surrogates.models.stagger import NeuralStagger
 from surrogates.models.unet import UNet
 
-__all__ = ["build", "MODELS", "fno", "tfno", "UNet", "NeuralStagger"]
+__all__ = ["build", "build_autoregressive", "MODELS", "fno", "tfno", "UNet", "NeuralStagger"]
 
 MODELS = {"fno": fno, "tfno": tfno, "unet": UNet}
 
@@ -28,3 +28,21 @@ def build(name: str, in_channels: int, out_channels: int, **config) -> nn.Module
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS) + ['stagger']}")
     return MODELS[name](in_channels, out_channels, **config)
+
+
+def build_autoregressive(name: str, config: dict, channels: int, n_input: int,
+                         frames_per_call: int | None = None) -> tuple[nn.Module, int]:
+    """A model from ``n_input`` frames of ``channels`` (stacked) to the next frames, and
+    how many it predicts per call: a NeuralStagger its config's ``time`` (its output
+    channels are per frame), other models ``frames_per_call`` (default 1), stacked along
+    the channels."""
+    if name == "stagger":
+        time = int(config.get("time", 1))
+        if frames_per_call not in (None, time):
+            raise ValueError(f"frames_per_call is the stagger model's time ({time}) and "
+                             f"need not be given; got {frames_per_call}")
+        return build(name, n_input * channels, channels, **config), time
+    k = 1 if frames_per_call is None else frames_per_call
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"frames_per_call must be a positive int, got {frames_per_call!r}")
+    return build(name, n_input * channels, channels * k, **config), k

@@ -42,3 +42,19 @@ def test_energy_spectrum_puts_a_mode_in_its_shell_with_parseval_total():
     assert np.isclose(E.sum(), (f**2).mean())  # Parseval: sum |F|^2 / N^2 = mean f^2
     assert float(metrics.spectrum_error(torch.tensor(f)[None, None],
                                         torch.tensor(f)[None, None], 2)) == 0.0
+
+
+def test_rollout_summary_of_a_scaled_truth():
+    """``pred = 1.1 true`` (``true`` mean-free): every relative error is 0.1, the
+    spectrum off by 1.21 - 1; the 1.5 x frames from step 3 on are failures."""
+    x = torch.arange(16) / 16
+    field = torch.sin(2 * torch.pi * x)[:, None] * torch.cos(4 * torch.pi * x)[None, :]
+    true = field.expand(2, 5, 1, 16, 16)
+    scale = torch.tensor([1.1, 1.1, 1.5, 1.5, 1.5]).reshape(1, 5, 1, 1, 1)
+    s = metrics.rollout_summary(true * scale, true, grid_dims=2)
+    torch.testing.assert_close(s["frame_rel_l2"], torch.tensor([[0.1, 0.1, 0.5, 0.5, 0.5]] * 2))
+    torch.testing.assert_close(s["vrmse"], torch.tensor([0.34] * 2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(s["spectrum_error"], torch.tensor([1.25] * 2))
+    assert s["steps_to_failure"].tolist() == [3, 3]
+    # rollout: sqrt((2 * 0.01 + 3 * 0.25) / 5)
+    torch.testing.assert_close(s["rollout_rel_l2"], torch.tensor([(0.77 / 5) ** 0.5] * 2))

@@ -81,3 +81,32 @@ def test_bad_configs_are_named():
         build("unet", 1, 1, width=4, levels=3)(torch.randn(1, 1, 6, 6))
     with pytest.raises(ValueError, match="subset must hold solver indices"):
         build("stagger", 1, 1, base_config=SMALL["fno"])(torch.randn(1, 1, 8, 8), subset=[9])
+
+
+def test_autoregressive_models_predict_their_frames_per_call():
+    from surrogates.models import build_autoregressive
+
+    x = torch.randn(2, 3 * 2, 8, 8)  # 3 frames of 2 channels
+    stagger, k = build_autoregressive("stagger", {"base_config": SMALL["fno"], "time": 2},
+                                      channels=2, n_input=3)
+    assert k == 2 and stagger(x).shape == (2, 2 * 2, 8, 8)
+    fno, k = build_autoregressive("fno", SMALL["fno"], channels=2, n_input=3,
+                                  frames_per_call=3)
+    assert k == 3 and fno(x).shape == (2, 3 * 2, 8, 8)
+    with pytest.raises(ValueError, match="stagger model's time \\(2\\)"):
+        build_autoregressive("stagger", {"time": 2}, 1, 1, frames_per_call=1)
+    with pytest.raises(ValueError, match="frames_per_call must be a positive int"):
+        build_autoregressive("fno", SMALL["fno"], 1, 1, frames_per_call=0)
+
+
+def test_normaliser_inverts_and_checks_its_channels():
+    from surrogates.normaliser import Normaliser
+
+    norm = Normaliser({"mean": [1.0, -2.0], "std": [2.0, 0.5]}, channels=2, grid_dims=2)
+    x = torch.randn(3, 4, 2, 5, 5)
+    z = norm.normalise(x)
+    torch.testing.assert_close(z[:, :, 1], (x[:, :, 1] + 2.0) / 0.5)
+    torch.testing.assert_close(norm.denormalise(z), x)
+    assert norm.as_dict() == {"mean": [1.0, -2.0], "std": [2.0, 0.5]}
+    with pytest.raises(ValueError, match="normaliser must give 3 means and stds, got 2"):
+        Normaliser({"mean": [0.0, 0.0], "std": [1.0, 1.0]}, channels=3, grid_dims=2)
