@@ -143,7 +143,8 @@ class _StepClock:
 
 
 def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int, modes: int,
-          stagger_time: int, budget: float, batch_size: int, workers: int, seed: int) -> None:
+          stagger_time: int, budget: float, batch_size: int, workers: int, seed: int,
+          physics: float | None = None) -> None:
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
@@ -160,7 +161,8 @@ def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int
     module = GridSurrogate(model, config, channels=1, n_input=N_INPUT, frames_per_call=per_call,
                            grid_dims=2, normaliser=dm.normaliser, loss="l2",
                            train_calls=N_PREDICT // per_call, lr=1e-3, weight_decay=1e-4,
-                           dataset_schema=dm.dataset_schema)
+                           dataset_schema=dm.dataset_schema,
+                           physics=None if physics is None else {"weight": physics})
     quiet = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False}
 
     clock = _StepClock()
@@ -187,7 +189,7 @@ def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int
     t1 = time.perf_counter()
     trainer.fit(module, dm)
     record = {"tag": tag, "model": model, "model_config": config, "n_train": n_train,
-              "batch_size": batch_size, "epochs_planned": epochs,
+              "batch_size": batch_size, "physics_weight": physics, "epochs_planned": epochs,
               "epochs_run": trainer.current_epoch, "steps": trainer.global_step,
               "seconds_per_step": per_step, "fit_seconds": time.perf_counter() - t1,
               "best_val_rollout_rel_l2": float(best.best_model_score),
@@ -261,10 +263,12 @@ def report(work: Path, out: Path, name: str) -> None:
     for tag, t in trains.items():
         e = evals.get(tag)
         timing = ", ".join(f"{b}: {s:.3g}" for b, s in e["rollout_seconds"].items()) if e else ""
+        model = t["model"] + (f" + physics {t['physics_weight']:g}"
+                              if t.get("physics_weight") else "")
         for test, r in (e["tests"].items() if e else [("", None)]):
             err = (f"{100 * r['mean_frame_rel_l2']:.2f}% | {100 * r['rollout_rel_l2']:.2f}% | "
                    f"{r['steps_to_failure']:.1f}") if r else "| |"
-            lines.append(f"| {tag} | {t['model']} | {t['n_train']} | {t['epochs_run']} | "
+            lines.append(f"| {tag} | {model} | {t['n_train']} | {t['epochs_run']} | "
                          f"{t['steps']} | {t['parameters']} | {test} | {err} | {timing} |")
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
@@ -343,6 +347,8 @@ def main(argv=None) -> None:
     t.add_argument("--batch-size", type=int, default=20)
     t.add_argument("--workers", type=int, default=2)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--physics", type=float, default=None, metavar="WEIGHT",
+                   help="add the physics-constrained loss with this weight")
     e = sub.add_parser("evaluate")
     e.add_argument("tag")
     e.add_argument("tests", type=Path, nargs="+", help="datasets with a test split")
@@ -370,7 +376,8 @@ def main(argv=None) -> None:
                  args.batch, args.seed, None if args.codec == "none" else args.codec)
     elif args.command == "train":
         train(args.work, args.data, args.tag, args.n_train, args.model, args.width, args.modes,
-              args.stagger_time, args.budget, args.batch_size, args.workers, args.seed)
+              args.stagger_time, args.budget, args.batch_size, args.workers, args.seed,
+              args.physics)
     elif args.command == "evaluate":
         evaluate(args.work, args.tag, args.tests, args.device, args.batch,
                  [int(b) for b in args.timing_batches.split(",")], args.repeats)
