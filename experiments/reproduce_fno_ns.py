@@ -14,10 +14,11 @@ Subcommands, each writing under ``--work``:
               fields on ``--device``, stored at one or more resolutions (spectral
               truncation) as simkit datasets ``<name>_<m>``.
 ``train``     :class:`GridSurrogate` on the first ``--n-train`` train trajectories with
-              the paper's loss (all 40 frames, gradient through the rollout) for a
-              wall-clock budget: the epoch count is fixed up front from timed steps, so
-              the cosine schedule runs to its end; the checkpoint is the best validation
-              rollout. Writes ``train/<tag>.json``.
+              the paper's loss (all 40 frames, gradient through the rollout; or every
+              window of ``--train-calls`` calls), optionally the physics-constrained
+              loss (``--physics``), for a wall-clock budget: the epoch count is fixed
+              up front from timed steps, so the cosine schedule runs to its end; the
+              checkpoint is the best validation rollout. Writes ``train/<tag>.json``.
 ``evaluate``  ``surrogates.load(checkpoint).rollout`` on test trajectories (the path a
               user's code takes), and the time per rollout on the device. Writes
               ``eval/<tag>.json``.
@@ -29,7 +30,6 @@ Subcommands, each writing under ``--work``:
 import argparse
 import copy
 import json
-import math
 import statistics
 import sys
 import time
@@ -144,7 +144,9 @@ class _StepClock:
 
 def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int, modes: int,
           stagger_time: int, budget: float, batch_size: int, workers: int, seed: int,
-          physics: float | None = None) -> None:
+          physics: float | None = None, train_calls: int | None = None) -> None:
+    """``train_calls`` None: the paper's training, one window per trajectory with the
+    gradient through all 40 frames; else every window of that many calls."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
@@ -154,13 +156,13 @@ def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int
 
     pl.seed_everything(seed)
     config, per_call = _model_setup(model, width, modes, stagger_time)
-    # one window per trajectory, t = 0 .. 49, as in the paper
-    dm = GridDataModule(str(data), ["vorticity"], n_input=N_INPUT, n_output=N_PREDICT,
+    calls = N_PREDICT // per_call if train_calls is None else train_calls
+    dm = GridDataModule(str(data), ["vorticity"], n_input=N_INPUT, n_output=calls * per_call,
                         rollout_steps=N_PREDICT, batch_size=batch_size, num_workers=workers,
-                        stride=FRAMES, train_trajectories=n_train)
+                        stride=FRAMES if train_calls is None else 1, train_trajectories=n_train)
     module = GridSurrogate(model, config, channels=1, n_input=N_INPUT, frames_per_call=per_call,
                            grid_dims=2, normaliser=dm.normaliser, loss="l2",
-                           train_calls=N_PREDICT // per_call, lr=1e-3, weight_decay=1e-4,
+                           train_calls=calls, lr=1e-3, weight_decay=1e-4,
                            dataset_schema=dm.dataset_schema,
                            physics=None if physics is None else {"weight": physics})
     quiet = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False}
@@ -170,7 +172,7 @@ def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int
     pl.Trainer(max_steps=8, limit_val_batches=0, enable_checkpointing=False,
                callbacks=[clock.callback], **quiet).fit(copy.deepcopy(module), dm)
     per_step = clock.seconds_per_step()
-    steps_per_epoch = math.ceil(n_train / batch_size)
+    steps_per_epoch = len(dm.train_dataloader())
     # at least one epoch, however short the budget
     remaining = max(budget - (time.perf_counter() - t0), per_step * steps_per_epoch)
     # 10% of the time for validation rollouts and checkpoints
@@ -189,7 +191,8 @@ def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int
     t1 = time.perf_counter()
     trainer.fit(module, dm)
     record = {"tag": tag, "model": model, "model_config": config, "n_train": n_train,
-              "batch_size": batch_size, "physics_weight": physics, "epochs_planned": epochs,
+              "batch_size": batch_size, "train_calls": calls, "physics_weight": physics,
+              "epochs_planned": epochs,
               "epochs_run": trainer.current_epoch, "steps": trainer.global_step,
               "seconds_per_step": per_step, "fit_seconds": time.perf_counter() - t1,
               "best_val_rollout_rel_l2": float(best.best_model_score),
@@ -349,6 +352,9 @@ def main(argv=None) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--physics", type=float, default=None, metavar="WEIGHT",
                    help="add the physics-constrained loss with this weight")
+    t.add_argument("--train-calls", type=int, default=None,
+                   help="train on every window of this many calls (default: the paper's "
+                        "one window of the whole 40-frame rollout per trajectory)")
     e = sub.add_parser("evaluate")
     e.add_argument("tag")
     e.add_argument("tests", type=Path, nargs="+", help="datasets with a test split")
@@ -377,7 +383,7 @@ def main(argv=None) -> None:
     elif args.command == "train":
         train(args.work, args.data, args.tag, args.n_train, args.model, args.width, args.modes,
               args.stagger_time, args.budget, args.batch_size, args.workers, args.seed,
-              args.physics)
+              args.physics, args.train_calls)
     elif args.command == "evaluate":
         evaluate(args.work, args.tag, args.tests, args.device, args.batch,
                  [int(b) for b in args.timing_batches.split(",")], args.repeats)

@@ -13,14 +13,11 @@ import argparse
 import time
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from simkit.simulators.spectral_ns import SpectralNSSimulator  # noqa: E402
-from surrogates import load  # noqa: E402
+from experiments.plot_rollout import plot_truth_prediction_error, relative_l2_per_step
+from simkit.simulators.spectral_ns import SpectralNSSimulator
+from surrogates import load
 
 
 def handoff(checkpoint: Path, out: Path, *, resolution: int, stored: int, dt: float,
@@ -50,26 +47,14 @@ def handoff(checkpoint: Path, out: Path, *, resolution: int, stored: int, dt: fl
     t0 = time.perf_counter()
     pred = surrogate.rollout(np.stack(frames), steps)
     surrogate_s = time.perf_counter() - t0
-    norm = np.linalg.norm(truth, axis=(1, 2))
-    rel = np.linalg.norm(pred - truth, axis=(1, 2)) / norm
-    persistence = np.linalg.norm(frames[-1] - truth, axis=(1, 2)) / norm
+    rel = relative_l2_per_step(pred, truth)
+    persistence = relative_l2_per_step(np.broadcast_to(frames[-1], truth.shape), truth)
 
     shown = sorted({0, steps // 2, steps - 1})
-    fig, axes = plt.subplots(3, len(shown), figsize=(3 * len(shown), 8.5),
-                             constrained_layout=True, squeeze=False)
-    lim = np.abs(truth).max()
-    for col, k in enumerate(shown):
-        for row, (img, name) in enumerate(((truth[k], "solver"), (pred[k], "surrogate"),
-                                           (pred[k] - truth[k], "surrogate - solver"))):
-            ax = axes[row, col]
-            im = ax.imshow(img, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim)
-            ax.set(title=f"{name}, t + {(k + 1) * frame_dt:g} s", xticks=[], yticks=[])
-    fig.colorbar(im, ax=axes, label="vorticity [1/s]", shrink=0.6)
-    fig.suptitle(f"solver state at t = {(surrogate.n_input - 1) * frame_dt:g} s handed to "
-                 f"the surrogate ({stored}^2)")
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "handoff.png", dpi=100)
-    plt.close(fig)
+    plot_truth_prediction_error(
+        truth[shown], pred[shown], [(surrogate.n_input + k) * frame_dt for k in shown],
+        "vorticity [1/s]", f"solver state at t = {(surrogate.n_input - 1) * frame_dt:g} s "
+        f"handed to the surrogate ({stored}^2)", out / "handoff.png", truth_name="solver")
     return {"rel_l2": rel.tolist(), "persistence_rel_l2": persistence.tolist(),
             "solver_s": solver_s, "surrogate_s": surrogate_s,
             "figure": str(out / "handoff.png")}

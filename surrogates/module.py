@@ -7,7 +7,8 @@ Training: ``pushforward`` unrolled calls without gradient (Brandstetter et al. 2
 ``train_calls`` autoregressive calls trained with the gradient through all of them (1:
 teacher forcing; the FNO paper's FNO-2D trains on its whole 40-step rollout).
 Validation and test: an autoregressive rollout over the whole target; the checkpoint
-monitor is ``val/rollout_rel_l2`` (relative L2 over the rollout), not a one-step loss.
+monitor is ``val/rollout_rel_l2`` (relative L2 over the rollout), not a one-step loss;
+``persistence_rollout_rel_l2`` is the same error of holding the last input frame.
 """
 
 import pytorch_lightning as pl
@@ -199,6 +200,10 @@ class GridSurrogate(pl.LightningModule):
                  batch_size=B)
         for name in ("vrmse", "steps_to_failure", "spectrum_error"):
             self.log(f"{stage}/{name}", summary[name].float().mean(), batch_size=B)
+        # the baseline a surrogate must beat: the last input frame held
+        held = batch["input"][:, -1:].expand_as(y)
+        self.log(f"{stage}/persistence_rollout_rel_l2", metrics.relative_l2(
+            held, y, 2 + self.hparams.grid_dims).mean(), batch_size=B)
 
     def validation_step(self, batch, batch_idx):
         self._rollout_metrics(batch, "val")

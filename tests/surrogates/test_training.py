@@ -68,6 +68,10 @@ def test_cli_fit_then_load_and_roll_out(ns_dataset, tmp_path, model, epochs, bou
     cli = main(["fit", "--config", str(path)])
     metrics = cli.trainer.callback_metrics
     assert "val/rollout_rel_l2" in metrics
+    with open_dataset(ns_dataset) as ds:  # one 7-frame rollout window per valid trajectory
+        val = [ds.trajectory(i).frames["vorticity"] for i in ds.ids("valid")]
+    held = np.mean([np.linalg.norm(v[1] - v[2:7]) / np.linalg.norm(v[2:7]) for v in val])
+    assert float(metrics["val/persistence_rollout_rel_l2"]) == pytest.approx(held, rel=1e-5)
     best = cli.trainer.checkpoint_callback.best_model_path
     raw = torch.load(best, weights_only=True)  # nothing pickled
     assert raw["surrogate"]["variables"] == ["vorticity"]
@@ -91,6 +95,13 @@ def test_cli_fit_then_load_and_roll_out(ns_dataset, tmp_path, model, epochs, bou
     fine = np.repeat(np.repeat(w[:2], 2, axis=1), 2, axis=2)  # 32^2
     if model == "fno":  # a Fourier operator runs on a finer grid than it learned
         assert surrogate.step(fine).shape == (1, 32, 32)
+        from experiments.plot_rollout import plot_rollout
+
+        rec = plot_rollout(Path(best), ns_dataset, tmp_path / "rollout", steps=5)
+        per_step = np.linalg.norm(pred - w[2:7], axis=(1, 2)) / np.linalg.norm(w[2:7], axis=(1, 2))
+        np.testing.assert_allclose(rec["rel_l2_per_step"]["vorticity"]["surrogate"], per_step,
+                                   rtol=1e-5)
+        assert (tmp_path / "rollout.png").stat().st_size > 0
     else:
         with pytest.raises(ValueError, match="must end in shape"):
             surrogate.step(fine)
