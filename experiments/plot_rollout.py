@@ -77,7 +77,7 @@ def plot_rollout(checkpoint: Path, dataset: Path, out: Path, *, trajectory: str 
     if variable not in surrogate.variables:
         raise ValueError(f"variable must be one of {surrogate.variables}, got {variable!r}")
     state = {v: traj.frames[v][start:start + n_in] for v in surrogate.variables}
-    pred = surrogate.rollout(state, steps)
+    pred = surrogate.rollout({**state, **{s: traj.static[s] for s in surrogate.static}}, steps)
     pred = pred if isinstance(pred, dict) else {surrogate.variables[0]: pred}
     truth = {v: traj.frames[v][start + n_in:start + n_in + steps] for v in surrogate.variables}
     held = {v: np.broadcast_to(state[v][-1:], truth[v].shape) for v in surrogate.variables}

@@ -3,7 +3,9 @@
 
 A batch is ``{"input": (B, n_input, C, *grid), "target": (B, n_output, C, *grid)}`` in
 the dataset's units, ``C`` the channels of ``variables`` in order (a vector variable
-``("component", *space)`` gives one channel per component). Normalisation happens in
+``("component", *space)`` gives one channel per component), plus ``"static": (B, S,
+*grid)`` when ``static`` names fixed per-trajectory fields (an obstacle mask), as they
+are stored (a mask is 0 / 1). Normalisation happens in
 the model wrapper, with :attr:`GridDataModule.normaliser` (train-only mean and std per
 channel, from ``stats.json``), so checkpoints carry it.
 """
@@ -46,18 +48,22 @@ def _simulator_block(simulator: dict, params: list[dict]) -> dict:
 
 class _Windows(torch.utils.data.Dataset):
     def __init__(self, root: Path, split: str, n_input: int, n_output: int, stride: int,
-                 variables: list[str], grid_dims: int) -> None:
+                 variables: list[str], grid_dims: int, static: list[str]) -> None:
         self.windows = WindowDataset(root, split, n_input, n_output, stride=stride,
-                                     variables=variables, include_static=False)
-        self.variables, self.grid_dims = variables, grid_dims
+                                     variables=variables, include_static=bool(static))
+        self.variables, self.grid_dims, self.static = variables, grid_dims, static
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         w = self.windows[i]
-        return {k: torch.from_numpy(stack_channels(w[k], self.variables, self.grid_dims))
+        item = {k: torch.from_numpy(stack_channels(w[k], self.variables, self.grid_dims))
                 for k in ("input", "target")}
+        if self.static:
+            item["static"] = torch.from_numpy(np.stack(
+                [np.asarray(w["static"][name], dtype=np.float32) for name in self.static]))
+        return item
 
 
 class GridDataModule(pl.LightningDataModule):
@@ -78,12 +84,16 @@ class GridDataModule(pl.LightningDataModule):
     train_trajectories : int, optional
         Train on the first this many train trajectories only (learning curves); the
         normaliser still comes from the whole train split's statistics.
+    static : list of str, optional
+        Static variables on the grid (one value per cell, e.g. ``solid``) given to the
+        model with every call: where the obstacles are.
     """
 
     def __init__(self, path: str, variables: list[str] | None = None, n_input: int = 1,
                  n_output: int = 1, rollout_steps: int | None = None, batch_size: int = 16,
                  num_workers: int = 0, stride: int = 1,
-                 train_trajectories: int | None = None) -> None:
+                 train_trajectories: int | None = None,
+                 static: list[str] | None = None) -> None:
         super().__init__()
         self.root = Path(path)
         with open_dataset(self.root, verify="none") as ds:
@@ -104,6 +114,11 @@ class GridDataModule(pl.LightningDataModule):
                              f"{floats}")
         self.grid_dims = len(schema.space_dims)
         self.grid_shape = tuple(schema.sizes[d] for d in schema.space_dims)
+        on_grid = [v.name for v in schema.static if tuple(v.dims) == tuple(schema.space_dims)]
+        self.static = list(static or [])
+        if sorted(set(self.static) - set(on_grid)):
+            raise ValueError(f"static must name static variables with one value per grid "
+                             f"cell; got {self.static}, this dataset has {on_grid}")
         self.channels = channel_names(self.variables, self.stats)
         self.n_input, self.n_output = n_input, n_output
         self.rollout_steps = n_frames - n_input if rollout_steps is None else rollout_steps
@@ -120,13 +135,14 @@ class GridDataModule(pl.LightningDataModule):
 
     @property
     def dataset_schema(self) -> dict:
-        """What a checkpoint must know of the data: variables, per-frame shapes, grid,
-        seconds per frame, the dataset's path, and the simulator that made it
-        (``{"name", "scene", "version", "params", "varying"}``: the parameters shared
-        by every train trajectory, and the names of those that differ)."""
+        """What a checkpoint must know of the data: variables, per-frame shapes, the
+        static inputs, grid, seconds per frame, the dataset's path, and the simulator
+        that made it (``{"name", "scene", "version", "params", "varying"}``: the
+        parameters shared by every train trajectory, and the names of those that
+        differ)."""
         shapes = {v: [self.schema.sizes[d] for d in self.schema.variable(v).dims]
                   for v in self.variables}
-        return {"variables": self.variables, "frame_shapes": shapes,
+        return {"variables": self.variables, "frame_shapes": shapes, "static": self.static,
                 "grid": list(self.grid_shape), "channels": self.channels,
                 "write_interval": self.write_interval, "dataset": str(self.root),
                 "simulator": self.simulator}
@@ -146,7 +162,7 @@ class GridDataModule(pl.LightningDataModule):
         if split not in self.splits:
             raise ValueError(f"{self.root}: no {split!r} split (has {self.splits})")
         data = _Windows(self.root, split, self.n_input, n_output, stride, self.variables,
-                        self.grid_dims)
+                        self.grid_dims, self.static)
         if trajectories is not None:  # windows are trajectory-major
             per = data.windows.windows_per_trajectory
             data = torch.utils.data.Subset(data, range(trajectories * per))

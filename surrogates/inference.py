@@ -37,13 +37,16 @@ class Surrogate:
     ``state`` is ``(..., n_input, *frame)`` for one variable, or a dict of such arrays
     for several (``frame`` the variable's per-frame shape, e.g. ``(y, x)`` or
     ``(component, y, x)``), numpy or torch, any leading batch axes. FNO and TFNO also
-    take other grid sizes than the trained one (zero-shot super-resolution).
+    take other grid sizes than the trained one (zero-shot super-resolution). A model
+    trained with static inputs (``static``, e.g. ``["solid"]``) needs them in the dict
+    too, ``(*grid)`` for the whole batch or ``(..., *grid)`` per sample.
     """
 
     def __init__(self, info: dict, state_dict: dict, device: str | torch.device = "cpu") -> None:
         self.info = info
         self.device = torch.device(device)
         self.variables: list[str] = info["variables"]
+        self.static: list[str] = list(info.get("static", []))
         self.frame_shapes = {v: tuple(s) for v, s in info["frame_shapes"].items()}
         self.grid = tuple(info["grid"])
         self.n_input = int(info["n_input"])
@@ -57,7 +60,7 @@ class Surrogate:
         channels = self.channels = sum(self.components.values())
         self.net, self.frames_per_call = build_autoregressive(
             info["model"], info["model_config"], channels, self.n_input,
-            int(info["frames_per_call"]))
+            int(info["frames_per_call"]), len(self.static))
         try:
             self.net.load_state_dict(state_dict)
         except RuntimeError as err:
@@ -73,16 +76,17 @@ class Surrogate:
 
     # ---- layout -------------------------------------------------------------------------
 
-    def _to_tensor(self, state) -> tuple[torch.Tensor, tuple, bool]:
-        as_numpy = not isinstance(state, torch.Tensor) and not (
-            isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()))
+    def _to_tensor(self, state) -> tuple[torch.Tensor, tuple, bool, torch.Tensor | None]:
+        """``(frames (B, n_input, C, *grid), lead axes, numpy in?, static (B, S, *grid))``."""
         if not isinstance(state, dict):
-            if len(self.variables) != 1:
-                raise ValueError(f"state must be a dict of {self.variables}")
+            if len(self.variables) != 1 or self.static:
+                raise ValueError(f"state must be a dict of {self.variables + self.static}")
             state = {self.variables[0]: state}
-        missing = sorted(set(self.variables) - set(state))
+        missing = sorted(set(self.variables + self.static) - set(state))
         if missing:
-            raise ValueError(f"state lacks variables {missing}; expected {self.variables}")
+            raise ValueError(f"state lacks variables {missing}; expected "
+                             f"{self.variables + self.static}")
+        as_numpy = not all(isinstance(state[v], torch.Tensor) for v in self.variables)
         parts, lead, grid = [], None, None
         for v in self.variables:
             a = torch.as_tensor(state[v], dtype=torch.float32, device=self.device)
@@ -96,7 +100,20 @@ class Surrogate:
                                  f"{self.frame_shapes[v]}{free}), got {tuple(a.shape)}")
             lead, grid = tuple(a.shape[:a.dim() - len(want)]), g
             parts.append(a.reshape(-1, self.n_input, self.components[v], *g))
-        return torch.cat(parts, dim=2), lead, as_numpy
+        return torch.cat(parts, dim=2), lead, as_numpy, self._static(state, lead, grid)
+
+    def _static(self, state: dict, lead: tuple, grid: tuple) -> torch.Tensor | None:
+        if not self.static:
+            return None
+        fields = []
+        for name in self.static:
+            a = torch.as_tensor(state[name], dtype=torch.float32, device=self.device)
+            k = a.dim() - len(grid)
+            if k < 0 or tuple(a.shape[k:]) != grid or tuple(a.shape[:k]) not in ((), lead):
+                raise ValueError(f"state[{name!r}] (static) must have shape {grid} or "
+                                 f"{lead + grid}, got {tuple(a.shape)}")
+            fields.append(a.expand(*lead, *grid).reshape(-1, *grid))
+        return torch.stack(fields, dim=1)
 
     def _from_tensor(self, x: torch.Tensor, lead: tuple, as_numpy: bool):
         out, c = {}, 0
@@ -113,10 +130,10 @@ class Surrogate:
 
     def step(self, state):
         """The next ``frames_per_call`` frames after ``state``: ``(..., frames, *frame)``."""
-        x, lead, as_numpy = self._to_tensor(state)
+        x, lead, as_numpy, static = self._to_tensor(state)
         with torch.no_grad():
             y = advance(self.net, self.normalisation.normalise(x), self.frames_per_call,
-                        self.channels)
+                        self.channels, static)
         return self._from_tensor(self.normalisation.denormalise(y), lead, as_numpy)
 
     @torch.no_grad()
@@ -126,9 +143,9 @@ class Surrogate:
         (``k`` its step number, 1-based) as it is made."""
         if n_steps < 1 or every < 1:
             raise ValueError(f"n_steps and every must be >= 1, got {n_steps}, {every}")
-        x, lead, as_numpy = self._to_tensor(state)
+        x, lead, as_numpy, static = self._to_tensor(state)
         chunks = autoregress(self.net, self.normalisation.normalise(x), self.frames_per_call,
-                             self.channels)
+                             self.channels, static)
         kept, done = [], 0
         while done < n_steps:
             nxt = next(chunks)

@@ -37,6 +37,9 @@ class GridSurrogate(pl.LightningModule):
         Frames one model call predicts, stacked along the output channels (default 1;
         a NeuralStagger predicts its ``time`` frames).
     grid_dims : int
+    static_channels : int
+        Static fields given with every call (the data module's ``static``: obstacle
+        masks), appended to the input channels as they are.
     normaliser : dict
         ``{"mean": [...], "std": [...]}`` per channel (train split statistics).
     loss : {"l2", "h1"}
@@ -65,9 +68,9 @@ class GridSurrogate(pl.LightningModule):
 
     def __init__(self, model: str = "fno", model_config: dict | None = None, channels: int = 1,
                  n_input: int = 1, frames_per_call: int | None = None, grid_dims: int = 2,
-                 normaliser: dict | None = None, loss: str = "l2", pushforward: int = 0,
-                 train_calls: int = 1, physics: dict | None = None, lr: float = 1e-3,
-                 weight_decay: float = 1e-4,
+                 static_channels: int = 0, normaliser: dict | None = None, loss: str = "l2",
+                 pushforward: int = 0, train_calls: int = 1, physics: dict | None = None,
+                 lr: float = 1e-3, weight_decay: float = 1e-4,
                  dataset_schema: dict | None = None) -> None:
         super().__init__()
         if loss not in ("l2", "h1"):
@@ -79,7 +82,8 @@ class GridSurrogate(pl.LightningModule):
                           self._physics_equation(physics, channels, grid_dims, dataset_schema))
         self._forcing: dict[tuple, torch.Tensor] = {}  # the physics loss's, per grid
         self.net, self.frames_per_call = build_autoregressive(
-            model, dict(model_config or {}), channels, n_input, frames_per_call)
+            model, dict(model_config or {}), channels, n_input, frames_per_call,
+            static_channels)
         self.normalisation = Normaliser(normaliser, channels, grid_dims)
 
     @staticmethod
@@ -136,15 +140,17 @@ class GridSurrogate(pl.LightningModule):
 
     # ---- the model in dataset units --------------------------------------------------
 
-    def step(self, frames: torch.Tensor) -> torch.Tensor:
-        """``(B, n_input, C, *grid)`` normalised -> next ``(B, frames_per_call, C, *grid)``."""
-        return advance(self.net, frames, self.frames_per_call, self.hparams.channels)
+    def step(self, frames: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, n_input, C, *grid)`` normalised (and ``(B, S, *grid)`` static fields) ->
+        the next ``(B, frames_per_call, C, *grid)``."""
+        return advance(self.net, frames, self.frames_per_call, self.hparams.channels, static)
 
-    def rollout(self, frames: torch.Tensor, n_steps: int) -> torch.Tensor:
+    def rollout(self, frames: torch.Tensor, n_steps: int,
+                static: torch.Tensor | None = None) -> torch.Tensor:
         """Autoregressive prediction of ``n_steps`` frames from normalised inputs."""
         calls = -(-n_steps // self.frames_per_call)
         chunks = autoregress(self.net, frames, self.frames_per_call,
-                             self.hparams.channels)
+                             self.hparams.channels, static)
         return torch.cat([next(chunks) for _ in range(calls)], dim=1)[:, :n_steps]
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
@@ -164,6 +170,7 @@ class GridSurrogate(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = self.normalise(batch["input"]), self.normalise(batch["target"])
+        static = batch.get("static")
         k = self.frames_per_call
         available = y.shape[1] // k
         if available < 1:
@@ -174,9 +181,9 @@ class GridSurrogate(pl.LightningModule):
         window = x
         if unroll > 0:
             with torch.no_grad():
-                window = torch.cat([x, self.rollout(x, unroll * k)], dim=1)
+                window = torch.cat([x, self.rollout(x, unroll * k, static)], dim=1)
                 window = window[:, -self.hparams.n_input:]
-        pred = self.rollout(window, calls * k)  # gradient through the whole chain
+        pred = self.rollout(window, calls * k, static)  # gradient through the whole chain
         true = y[:, unroll * k:(unroll + calls) * k]
         per_call = (calls * x.shape[0], k) + pred.shape[2:]
         # (B, calls k, C, *grid) -> (B calls, k, C, *grid): one relative error per call
@@ -191,7 +198,7 @@ class GridSurrogate(pl.LightningModule):
     def _rollout_metrics(self, batch, stage: str) -> None:
         x = self.normalise(batch["input"])
         y = batch["target"]
-        pred = self.denormalise(self.rollout(x, y.shape[1]))
+        pred = self.denormalise(self.rollout(x, y.shape[1], batch.get("static")))
         summary = metrics.rollout_summary(pred, y, self.hparams.grid_dims)
         B = y.shape[0]
         self.log(f"{stage}/rollout_rel_l2", summary["rollout_rel_l2"].mean(), prog_bar=True,
@@ -213,7 +220,7 @@ class GridSurrogate(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx):
         return self.denormalise(self.rollout(self.normalise(batch["input"]),
-                                             batch["target"].shape[1]))
+                                             batch["target"].shape[1], batch.get("static")))
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,

@@ -31,18 +31,20 @@ def build(name: str, in_channels: int, out_channels: int, **config) -> nn.Module
 
 
 def build_autoregressive(name: str, config: dict, channels: int, n_input: int,
-                         frames_per_call: int | None = None) -> tuple[nn.Module, int]:
-    """A model from ``n_input`` frames of ``channels`` (stacked) to the next frames, and
-    how many it predicts per call: a NeuralStagger its config's ``time`` (its output
-    channels are per frame), other models ``frames_per_call`` (default 1), stacked along
-    the channels."""
+                         frames_per_call: int | None = None,
+                         static_channels: int = 0) -> tuple[nn.Module, int]:
+    """A model from ``n_input`` frames of ``channels`` (stacked) and ``static_channels``
+    fixed fields to the next frames, and how many it predicts per call: a NeuralStagger
+    its config's ``time`` (its output channels are per frame), other models
+    ``frames_per_call`` (default 1), stacked along the channels."""
+    inputs = n_input * channels + static_channels
     if name == "stagger":
         time = int(config.get("time", 1))
         if frames_per_call not in (None, time):
             raise ValueError(f"frames_per_call is the stagger model's time ({time}) and "
                              f"need not be given; got {frames_per_call}")
-        return build(name, n_input * channels, channels, **config), time
+        return build(name, inputs, channels, **config), time
     k = 1 if frames_per_call is None else frames_per_call
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"frames_per_call must be a positive int, got {frames_per_call!r}")
-    return build(name, n_input * channels, channels * k, **config), k
+    return build(name, inputs, channels * k, **config), k
