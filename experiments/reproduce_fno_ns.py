@@ -196,7 +196,7 @@ def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int
               "epochs_run": trainer.current_epoch, "steps": trainer.global_step,
               "seconds_per_step": per_step, "fit_seconds": time.perf_counter() - t1,
               "best_val_rollout_rel_l2": float(best.best_model_score),
-              "checkpoint": str(Path(best.best_model_path).relative_to(work)),
+              "checkpoint": str(Path(best.best_model_path).relative_to(work.resolve())),
               "parameters": sum(p.numel() for p in module.net.parameters()),
               "device": str(module.device), "machine": machine()}
     (out / f"{tag}.json").write_text(json.dumps(record, indent=1) + "\n")
