@@ -260,18 +260,22 @@ def report(work: Path, out: Path, name: str) -> None:
              f"`python -m experiments.reproduce_fno_ns` ({date}).",
              "", "Mean relative L2 per predicted frame (t = 10 .. 49 from t = 0 .. 9), over "
              "the test trajectories; the FNO paper's FNO-2D reaches 1.28% with 1000.", "",
-             "| run | model | train trajectories | epochs | steps | parameters | test | "
-             "mean frame rel L2 | rollout rel L2 | steps to failure | rollout s (batch: s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| run | model | train trajectories | calls per window | epochs | steps | "
+             "parameters | test | mean frame rel L2 | rollout rel L2 | steps to failure | "
+             "rollout s (batch: s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for tag, t in trains.items():
         e = evals.get(tag)
         timing = ", ".join(f"{b}: {s:.3g}" for b, s in e["rollout_seconds"].items()) if e else ""
-        model = t["model"] + (f" + physics {t['physics_weight']:g}"
-                              if t.get("physics_weight") else "")
+        c = t["model_config"].get("base_config", t["model_config"])
+        model = (f"{t['model']} ({c['n_modes'][0]} modes, width {c['hidden_channels']})"
+                 + (f" + physics {t['physics_weight']:g}" if t.get("physics_weight") else ""))
         for test, r in (e["tests"].items() if e else [("", None)]):
             err = (f"{100 * r['mean_frame_rel_l2']:.2f}% | {100 * r['rollout_rel_l2']:.2f}% | "
                    f"{r['steps_to_failure']:.1f}") if r else "| |"
-            lines.append(f"| {tag} | {model} | {t['n_train']} | {t['epochs_run']} | "
+            # records from before --train-calls trained on the whole rollout
+            calls = t.get("train_calls", N_PREDICT // t["model_config"].get("time", 1))
+            lines.append(f"| {tag} | {model} | {t['n_train']} | {calls} | {t['epochs_run']} | "
                          f"{t['steps']} | {t['parameters']} | {test} | {err} | {timing} |")
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
