@@ -23,12 +23,12 @@ import torch
 from simkit.provenance import machine
 from simkit.simulators.spectral_ns import SpectralNS2D, downsample, gaussian_random_field
 from surrogates.inference import Surrogate, surrogate_info
-from surrogates.models import build
+from surrogates.models import build_autoregressive
 
 
 def paper_fno(n_input: int, stored: int, device: str) -> Surrogate:
     config = {"n_modes": [12, 12], "hidden_channels": 32, "n_layers": 4}
-    net = build("fno", n_input, 1, **config)
+    net, _ = build_autoregressive("fno", config, channels=1, n_input=n_input)
     schema = {"variables": ["vorticity"], "frame_shapes": {"vorticity": [stored, stored]},
               "grid": [stored, stored], "write_interval": 1.0}
     info = surrogate_info("fno", config, n_input, 1, {"mean": [0.0], "std": [1.0]}, schema)

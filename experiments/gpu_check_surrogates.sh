@@ -10,7 +10,8 @@
 # still returns what it made) and the FNO-1000 weights in $OUT/fno_1000.pt.
 # Empty BENCH_BATCHES or N_STAGGER skip those parts. TRAIN_CALLS=K trains the FNO runs on
 # every window of K calls instead of the paper's one 40-call window per trajectory (with
-# K = 1, teacher forcing, a step is about 40 times cheaper; see fno_ns_cpu.md).
+# K = 1, teacher forcing, a step makes 1 model call instead of 40: an estimate of 40 times
+# cheaper, not measured on a GPU; fno_ns_cpu.md has the CPU runs).
 # neuraloperator, tensorly, tensorly-torch and dill must be importable.
 set -uo pipefail
 BUDGET=${BUDGET:-300}

@@ -76,6 +76,10 @@ def plot_rollout(checkpoint: Path, dataset: Path, out: Path, *, trajectory: str 
     variable = variable or surrogate.variables[0]
     if variable not in surrogate.variables:
         raise ValueError(f"variable must be one of {surrogate.variables}, got {variable!r}")
+    if len(surrogate.grid) != 2:
+        raise ValueError(f"plot_rollout draws 2D grids; this surrogate's is {surrogate.grid}")
+    if component is not None and len(surrogate.frame_shapes[variable]) == 2:
+        raise ValueError(f"component is for vector variables; {variable!r} is a scalar")
     state = {v: traj.frames[v][start:start + n_in] for v in surrogate.variables}
     pred = surrogate.rollout({**state, **{s: traj.static[s] for s in surrogate.static}}, steps)
     pred = pred if isinstance(pred, dict) else {surrogate.variables[0]: pred}

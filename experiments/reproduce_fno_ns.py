@@ -144,9 +144,12 @@ class _StepClock:
 
 def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int, modes: int,
           stagger_time: int, budget: float, batch_size: int, workers: int, seed: int,
-          physics: float | None = None, train_calls: int | None = None) -> None:
+          physics: float | None = None, train_calls: int | None = None,
+          epochs: int | None = None) -> None:
     """``train_calls`` None: the paper's training, one window per trajectory with the
-    gradient through all 40 frames; else every window of that many calls."""
+    gradient through all 40 frames; else every window of that many calls. ``epochs``
+    fixes the epoch count (equal steps for comparisons) instead of fitting it to
+    ``budget``, which then does not cap the run."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
@@ -175,15 +178,16 @@ def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int
     steps_per_epoch = len(dm.train_dataloader())
     # at least one epoch, however short the budget
     remaining = max(budget - (time.perf_counter() - t0), per_step * steps_per_epoch)
+    max_time = None if epochs else {"seconds": 1.3 * remaining + 20}
     # 10% of the time for validation rollouts and checkpoints
-    epochs = max(1, int(0.9 * remaining / (per_step * steps_per_epoch)))
+    epochs = epochs or max(1, int(0.9 * remaining / (per_step * steps_per_epoch)))
     print(f"train {tag}: {per_step * 1e3:.1f} ms per step, {epochs} epochs of "
-          f"{steps_per_epoch} steps in {remaining:.0f} s", flush=True)
+          f"{steps_per_epoch} steps", flush=True)
 
     out = work / "train"
     best = ModelCheckpoint(dirpath=out / tag, filename="best", monitor="val/rollout_rel_l2",
                            mode="min")
-    trainer = pl.Trainer(max_epochs=epochs, max_time={"seconds": 1.3 * remaining + 20},
+    trainer = pl.Trainer(max_epochs=epochs, max_time=max_time,
                          check_val_every_n_epoch=max(1, epochs // 20),
                          callbacks=[best], logger=CSVLogger(out, name=tag),
                          log_every_n_steps=max(1, steps_per_epoch), enable_progress_bar=False,
@@ -224,7 +228,9 @@ def _rollout_errors(surrogate, w: np.ndarray, batch: int) -> dict:
             "mean_frame_rel_l2": float(per_frame.mean()),  # the paper's number
             "rollout_rel_l2": float(summary["rollout_rel_l2"].mean()),
             "frame_rel_l2_by_step": per_frame.mean(0).tolist(),
-            "steps_to_failure": float(summary["steps_to_failure"].float().mean())}
+            "steps_to_failure": float(summary["steps_to_failure"].float().mean()),
+            "vrmse": float(summary["vrmse"].mean()),
+            "spectrum_error_last_frame": float(summary["spectrum_error"].mean())}
 
 
 def evaluate(work: Path, tag: str, tests: list[Path], device: str, batch: int,
@@ -261,22 +267,24 @@ def report(work: Path, out: Path, name: str) -> None:
              "", "Mean relative L2 per predicted frame (t = 10 .. 49 from t = 0 .. 9), over "
              "the test trajectories; the FNO paper's FNO-2D reaches 1.28% with 1000.", "",
              "| run | model | train trajectories | calls per window | epochs | steps | "
-             "parameters | test | mean frame rel L2 | rollout rel L2 | steps to failure | "
-             "rollout s (batch: s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "training s | parameters | test | mean frame rel L2 | rollout rel L2 | "
+             "steps to failure | rollout s (batch: s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for tag, t in trains.items():
         e = evals.get(tag)
         timing = ", ".join(f"{b}: {s:.3g}" for b, s in e["rollout_seconds"].items()) if e else ""
         c = t["model_config"].get("base_config", t["model_config"])
         model = (f"{t['model']} ({c['n_modes'][0]} modes, width {c['hidden_channels']})"
-                 + (f" + physics {t['physics_weight']:g}" if t.get("physics_weight") else ""))
+                 + (f" + physics {t['physics_weight']:g}"
+                    if t.get("physics_weight") is not None else ""))
         for test, r in (e["tests"].items() if e else [("", None)]):
             err = (f"{100 * r['mean_frame_rel_l2']:.2f}% | {100 * r['rollout_rel_l2']:.2f}% | "
                    f"{r['steps_to_failure']:.1f}") if r else "| |"
             # records from before --train-calls trained on the whole rollout
             calls = t.get("train_calls", N_PREDICT // t["model_config"].get("time", 1))
             lines.append(f"| {tag} | {model} | {t['n_train']} | {calls} | {t['epochs_run']} | "
-                         f"{t['steps']} | {t['parameters']} | {test} | {err} | {timing} |")
+                         f"{t['steps']} | {t['fit_seconds']:.0f} | {t['parameters']} | {test} | "
+                         f"{err} | {timing} |")
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     (out / f"{name}.json").write_text(json.dumps({"train": trains, "evaluate": evals},
@@ -325,6 +333,13 @@ def check_solver(out: Path, name: str, setups: list[tuple[int, float, str]], bat
     print("\n".join(lines))
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text}")
+    return value
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("runs/fno_ns"))
@@ -356,7 +371,9 @@ def main(argv=None) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--physics", type=float, default=None, metavar="WEIGHT",
                    help="add the physics-constrained loss with this weight")
-    t.add_argument("--train-calls", type=int, default=None,
+    t.add_argument("--epochs", type=_positive, default=None,
+                   help="fix the epoch count instead of fitting it to --budget")
+    t.add_argument("--train-calls", type=_positive, default=None,
                    help="train on every window of this many calls (default: the paper's "
                         "one window of the whole 40-frame rollout per trajectory)")
     e = sub.add_parser("evaluate")
@@ -387,7 +404,7 @@ def main(argv=None) -> None:
     elif args.command == "train":
         train(args.work, args.data, args.tag, args.n_train, args.model, args.width, args.modes,
               args.stagger_time, args.budget, args.batch_size, args.workers, args.seed,
-              args.physics, args.train_calls)
+              args.physics, args.train_calls, args.epochs)
     elif args.command == "evaluate":
         evaluate(args.work, args.tag, args.tests, args.device, args.batch,
                  [int(b) for b in args.timing_batches.split(",")], args.repeats)

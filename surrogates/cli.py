@@ -21,17 +21,11 @@ def _channel_count(data: GridDataModule) -> int:
     return len(data.channels)
 
 
-def _static_count(data: GridDataModule) -> int:
-    return len(data.static)
-
-
 class SurrogateCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.n_input", "model.n_input")
         parser.link_arguments("data", "model.channels", apply_on="instantiate",
                               compute_fn=_channel_count)
-        parser.link_arguments("data", "model.static_channels", apply_on="instantiate",
-                              compute_fn=_static_count)
         for name in ("grid_dims", "normaliser", "dataset_schema"):  # module-level callables:
             parser.link_arguments("data", f"model.{name}", apply_on="instantiate",  # ddp_spawn
                                   compute_fn=attrgetter(name))  # pickles them

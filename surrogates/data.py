@@ -116,9 +116,10 @@ class GridDataModule(pl.LightningDataModule):
         self.grid_shape = tuple(schema.sizes[d] for d in schema.space_dims)
         on_grid = [v.name for v in schema.static if tuple(v.dims) == tuple(schema.space_dims)]
         self.static = list(static or [])
-        if sorted(set(self.static) - set(on_grid)):
+        bad = sorted(set(self.static) - set(on_grid))
+        if bad:
             raise ValueError(f"static must name static variables with one value per grid "
-                             f"cell; got {self.static}, this dataset has {on_grid}")
+                             f"cell; {bad} are not, this dataset has {on_grid}")
         self.channels = channel_names(self.variables, self.stats)
         self.n_input, self.n_output = n_input, n_output
         self.rollout_steps = n_frames - n_input if rollout_steps is None else rollout_steps

@@ -37,9 +37,10 @@ class GridSurrogate(pl.LightningModule):
         Frames one model call predicts, stacked along the output channels (default 1;
         a NeuralStagger predicts its ``time`` frames).
     grid_dims : int
-    static_channels : int
-        Static fields given with every call (the data module's ``static``: obstacle
-        masks), appended to the input channels as they are.
+    static_channels : int, optional
+        Static fields given with every call (obstacle masks), appended to the input
+        channels as they are; by default as many as ``dataset_schema["static"]`` names
+        (none without a schema).
     normaliser : dict
         ``{"mean": [...], "std": [...]}`` per channel (train split statistics).
     loss : {"l2", "h1"}
@@ -68,7 +69,8 @@ class GridSurrogate(pl.LightningModule):
 
     def __init__(self, model: str = "fno", model_config: dict | None = None, channels: int = 1,
                  n_input: int = 1, frames_per_call: int | None = None, grid_dims: int = 2,
-                 static_channels: int = 0, normaliser: dict | None = None, loss: str = "l2",
+                 static_channels: int | None = None, normaliser: dict | None = None,
+                 loss: str = "l2",
                  pushforward: int = 0, train_calls: int = 1, physics: dict | None = None,
                  lr: float = 1e-3, weight_decay: float = 1e-4,
                  dataset_schema: dict | None = None) -> None:
@@ -81,21 +83,25 @@ class GridSurrogate(pl.LightningModule):
         self._equation = (None if physics is None else
                           self._physics_equation(physics, channels, grid_dims, dataset_schema))
         self._forcing: dict[tuple, torch.Tensor] = {}  # the physics loss's, per grid
+        static = len((dataset_schema or {}).get("static", []))
+        if static_channels not in (None, static):
+            raise ValueError(f"static_channels={static_channels}, but the dataset schema "
+                             f"names {static} static inputs")
         self.net, self.frames_per_call = build_autoregressive(
-            model, dict(model_config or {}), channels, n_input, frames_per_call,
-            static_channels)
+            model, dict(model_config or {}), channels, n_input, frames_per_call, static)
         self.normalisation = Normaliser(normaliser, channels, grid_dims)
 
     @staticmethod
     def _physics_equation(physics: dict, channels: int, grid_dims: int,
                           dataset_schema: dict | None) -> dict:
-        from surrogates.physics import equation_settings
+        from surrogates.physics import EQUATION_KEYS, equation_settings
 
-        allowed = {"weight", "nu", "forcing", "amplitude", "wavenumber", "drag"}
-        unknown = sorted(set(physics) - allowed)
-        if unknown or "weight" not in physics:
-            raise ValueError(f"physics: needs 'weight', got unknown keys {unknown}; "
-                             f"expected some of {sorted(allowed)}")
+        unknown = sorted(set(physics) - {"weight", *EQUATION_KEYS})
+        if unknown:
+            raise ValueError(f"physics: unknown keys {unknown}; expected 'weight' and some "
+                             f"of {list(EQUATION_KEYS)}")
+        if "weight" not in physics:
+            raise ValueError("physics: needs 'weight'")
         if channels != 1 or grid_dims != 2 or dataset_schema is None:
             raise ValueError("physics: the vorticity residual needs one channel on a 2D "
                              "grid and the dataset schema (for the frame interval); got "
@@ -125,6 +131,14 @@ class GridSurrogate(pl.LightningModule):
         for key in [k for k, v in state.items() if not isinstance(v, torch.Tensor)]:
             del state[key]
         return state
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Checkpoints written before the normaliser became a module kept its buffers as
+        ``mean`` and ``std``: rename them, so those still resume and load."""
+        state = checkpoint.get("state_dict", {})
+        for name in ("mean", "std"):
+            if name in state:
+                state[f"normalisation.{name}"] = state.pop(name)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Add the self-describing ``"surrogate"`` block (plain types only)."""

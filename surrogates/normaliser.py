@@ -21,8 +21,9 @@ class Normaliser(nn.Module):
             raise ValueError(f"normaliser must give {channels} means and stds, got "
                              f"{len(stats['mean'])} and {len(stats['std'])}")
         shape = (1, 1, channels) + (1,) * grid_dims
-        self.register_buffer("mean", torch.tensor(stats["mean"]).reshape(shape))
-        self.register_buffer("std", torch.tensor(stats["std"]).reshape(shape))
+        for name in ("mean", "std"):
+            self.register_buffer(name, torch.tensor(stats[name], dtype=torch.float32)
+                                 .reshape(shape))
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std

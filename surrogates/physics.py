@@ -19,12 +19,15 @@ import torch
 
 from simkit.simulators.spectral_ns import advection_hat, spectral_operators
 
-__all__ = ["vorticity_rhs", "vorticity_residual", "relative_residual", "equation_settings"]
+__all__ = ["vorticity_rhs", "vorticity_residual", "relative_residual", "equation_settings",
+           "EQUATION_KEYS"]
 
-# the equation's settings, and the spectral_ns parameter each comes from
+EQUATION_KEYS = ("nu", "forcing", "amplitude", "wavenumber", "drag")
+# the spectral_ns parameter each setting comes from (the forcing: the scene)
 _PARAMETER = {"nu": "viscosity", "amplitude": "forcing_amplitude",
               "wavenumber": "forcing_wavenumber", "drag": "drag"}
 _DEFAULTS = {"wavenumber": 4, "drag": 0.0}
+_FORCINGS = ("fno", "kolmogorov")
 
 
 def equation_settings(given: dict, simulator: dict | None) -> dict:
@@ -32,7 +35,8 @@ def equation_settings(given: dict, simulator: dict | None) -> dict:
     was made with: read from its simulator block (``spectral_ns``: the parameters every
     train trajectory shares, the scene as the forcing), else taken from ``given``. A
     value in both must agree (a typed-in viscosity cannot silently differ from the
-    data's); one in neither is an error, except ``wavenumber`` (4) and ``drag`` (0)."""
+    data's); one in neither is an error, except ``wavenumber`` (4) and ``drag`` (0). A
+    parameter that differs between train trajectories is refused, given or not."""
     known: dict = {}
     varying: list[str] = []
     if simulator and simulator.get("name") == "spectral_ns":
@@ -40,20 +44,23 @@ def equation_settings(given: dict, simulator: dict | None) -> dict:
         known = {key: params[name] for key, name in _PARAMETER.items() if name in params}
         known["forcing"] = simulator.get("scene")
     out = {}
-    for key in ("nu", "forcing", "amplitude", "wavenumber", "drag"):
+    for key in EQUATION_KEYS:
+        if _PARAMETER.get(key) in varying:
+            raise ValueError(f"physics: {_PARAMETER[key]} differs between the train "
+                             "trajectories; the residual needs one value")
         if key in given and key in known and given[key] != known[key]:
             raise ValueError(f"physics: {key}={given[key]!r}, but the dataset was made with "
                              f"{known[key]!r}")
         if key in given or key in known:
             out[key] = given.get(key, known.get(key))
-        elif _PARAMETER.get(key) in varying:
-            raise ValueError(f"physics: {_PARAMETER[key]} differs between the train "
-                             "trajectories; the residual needs one value")
         elif key in _DEFAULTS:
             out[key] = _DEFAULTS[key]
         else:
             raise ValueError(f"physics: give {key!r}: the dataset's simulator block does "
                              "not hold it")
+    if out["forcing"] not in _FORCINGS:
+        raise ValueError(f"physics: forcing must be one of {list(_FORCINGS)}, got "
+                         f"{out['forcing']!r}")
     return out
 
 

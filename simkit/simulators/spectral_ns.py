@@ -167,7 +167,8 @@ class SpectralNS2D:
         ops = spectral_operators(n)
         self.k2, self.ky, self.kx = ops["k2"], ops["ky"], ops["kx"]
         self.inv_k2, self.dealias = ops["inv_k2"], ops["dealias"]
-        self._ops = ops["uv_grad"][:, None]  # (4, 1, n, n//2+1): broadcast over the batch
+        # (4, 1, n, n//2+1), broadcast over the batch; torch: (4, n, n//2+1), see advection_hat
+        self._ops = ops["uv_grad"][:, None]
         self._cn_dt: float | None = None
         self.torch = None
         if device is not None:

@@ -11,6 +11,7 @@ from simkit.io.schema import Schema, Trajectory, Variable
 from surrogates import load
 from surrogates.cli import main
 from surrogates.data import GridDataModule
+from surrogates.module import GridSurrogate
 
 N, FRAMES = 8, 6
 
@@ -63,7 +64,10 @@ def test_cli_wires_the_mask_in_and_the_surrogate_needs_it(masked_dataset, tmp_pa
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     cli = main(["fit", "--config", str(path)])
-    assert cli.model.hparams.static_channels == 1
+    assert cli.model.hparams.dataset_schema["static"] == ["solid"]
+    with pytest.raises(ValueError, match="static_channels=0, but the dataset schema names 1"):
+        GridSurrogate("fno", {"n_modes": [4, 4]}, static_channels=0,
+                      dataset_schema=cli.model.hparams.dataset_schema)
     surrogate = load(cli.trainer.checkpoint_callback.best_model_path)
     assert surrogate.static == ["solid"]
     rng = np.random.default_rng(1)

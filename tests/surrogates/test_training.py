@@ -206,6 +206,12 @@ def test_physics_loss_is_the_weighted_relative_residual_of_the_trained_frames():
         GridSurrogate("fno", config, physics={"weight": 1.0}, dataset_schema=schema)
     with pytest.raises(ValueError, match="needs 'weight'"):
         GridSurrogate("fno", config, physics={"nu": 1e-3}, dataset_schema=schema)
+    with pytest.raises(ValueError, match=r"unknown keys \['viscosity'\]"):
+        GridSurrogate("fno", config, physics={"weight": 1.0, "viscosity": 1e-3},
+                      dataset_schema=schema)
+    with pytest.raises(ValueError, match="forcing must be one of"):
+        GridSurrogate("fno", config, physics={**physics, "forcing": "kolmogrov"},
+                      dataset_schema=schema)
     with pytest.raises(ValueError, match="one channel on a 2D grid"):
         GridSurrogate("fno", config, channels=2, physics=physics, dataset_schema=schema)
 
@@ -226,5 +232,24 @@ def test_physics_equation_comes_from_the_dataset(ns_dataset):
         GridSurrogate("fno", {"n_modes": [4, 4]}, physics={"weight": 0.1, "nu": 1e-2},
                       dataset_schema=dm.dataset_schema)
     varying = {**simulator, "params": {"forcing_amplitude": 0.1}, "varying": ["viscosity"]}
-    with pytest.raises(ValueError, match="viscosity differs between the train trajectories"):
-        equation_settings({}, varying)
+    for given in ({}, {"nu": 1e-3}):  # typed in or not, one value cannot serve them all
+        with pytest.raises(ValueError, match="viscosity differs between the train"):
+            equation_settings(given, varying)
+
+
+def test_checkpoints_with_the_earlier_normaliser_keys_still_load(tmp_path):
+    """Before the normaliser was a module its buffers were ``mean`` and ``std``."""
+    import pytorch_lightning as pl
+
+    from surrogates.module import GridSurrogate
+
+    config = {"n_modes": [4, 4], "hidden_channels": 8, "n_layers": 1}
+    module = GridSurrogate("fno", config, normaliser={"mean": [0.5], "std": [2.0]})
+    state = module.state_dict()
+    state["mean"], state["std"] = state.pop("normalisation.mean"), state.pop("normalisation.std")
+    path = tmp_path / "old.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": dict(module.hparams),
+                "pytorch-lightning_version": pl.__version__}, path)
+    loaded = GridSurrogate.load_from_checkpoint(path, weights_only=True)
+    assert loaded.normalisation.as_dict() == {"mean": [0.5], "std": [2.0]}
+    torch.testing.assert_close(loaded.state_dict(), module.state_dict())
