@@ -50,7 +50,7 @@ class _Windows(torch.utils.data.Dataset):
     def __init__(self, root: Path, split: str, n_input: int, n_output: int, stride: int,
                  variables: list[str], grid_dims: int, static: list[str]) -> None:
         self.windows = WindowDataset(root, split, n_input, n_output, stride=stride,
-                                     variables=variables, include_static=bool(static))
+                                     variables=variables, include_static=static)
         self.variables, self.grid_dims, self.static = variables, grid_dims, static
 
     def __len__(self) -> int:

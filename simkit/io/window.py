@@ -35,8 +35,9 @@ class WindowDataset:
         Frames between consecutive window starts.
     variables : sequence of str, optional
         Time-dependent variables to return (default: all float ones).
-    include_static : bool
-        Also return the static variables (masks, particle types).
+    include_static : bool or sequence of str
+        Also return the static variables (masks, particle types): all of them, or
+        those named.
 
     Returns (per item)
     ------------------
@@ -55,7 +56,7 @@ class WindowDataset:
         *,
         stride: int = 1,
         variables: Sequence[str] | None = None,
-        include_static: bool = True,
+        include_static: bool | Sequence[str] = True,
     ) -> None:
         if isinstance(dataset, Dataset):
             root, manifest = dataset.root, dataset.manifest
@@ -84,7 +85,15 @@ class WindowDataset:
         self.split = split
         self.n_input, self.n_output, self.stride = n_input, n_output, stride
         self.variables = list(variables)
-        self.static_names = [v.name for v in schema.static] if include_static else []
+        statics = [v.name for v in schema.static]
+        if isinstance(include_static, bool):
+            self.static_names = statics if include_static else []
+        else:
+            self.static_names = list(include_static)
+            unknown = sorted(set(self.static_names) - set(statics))
+            if unknown:
+                raise ValueError(f"unknown static variables {unknown}; expected some of "
+                                 f"{statics}")
         self.write_interval = manifest.write_interval
         records = manifest.ok_records(split)
         self._ids = [r["id"] for r in records]
