@@ -143,17 +143,27 @@ def test_figure_eight_returns_within_1e_6_after_one_period():
 
 
 def test_plummer_sphere_stays_virialised_for_10_crossing_times():
-    m, x, v = ics.plummer(384, np.random.default_rng(1))
+    """The trajectory is chaotic (its value at crossing 9 depends on the machine's
+    rounding), so the test asserts statistics of the virial ratio ``Q = 2T/|W|`` over 40
+    samples, a quarter crossing apart: its mean within 3 standard errors of 1, and its
+    scatter within what the equilibrium fluctuation ``~ 0.5 / sqrt(N)`` explains (measured
+    0.019-0.030 over 8 seeds at N = 384; bound ``0.75 / sqrt(N)`` = 0.038). Starting 15%
+    off equilibrium (velocities scaled by 0.85 or 1.15) gives a scatter of 0.045-0.050."""
+    n = 384
+    m, x, v = ics.plummer(n, np.random.default_rng(1))
     sim = NBody(integrator="leapfrog", dt=0.01, softening=0.02)
     sim.add_arrays(m, x, v)
     crossing = 2 * math.sqrt(2)  # Henon units
     assert sim.energy() == pytest.approx(-0.25, rel=0.1)
     e0 = sim.energy()
     q = []
-    for k in range(1, 11):
-        sim.integrate(k * crossing)
+    for k in range(1, 41):
+        sim.integrate(k * crossing / 4)
         q.append(sim.virial_ratio())
-    assert np.all(np.abs(np.array(q) - 1) < 0.05), q
+    q = np.array(q)
+    standard_error = q.std(ddof=1) / math.sqrt(len(q))
+    assert abs(q.mean() - 1) < 3 * standard_error, (q.mean(), standard_error)
+    assert q.std(ddof=1) < 0.75 / math.sqrt(n), q.std(ddof=1)
     assert abs(sim.energy() / e0 - 1) < 1e-3
 
 
