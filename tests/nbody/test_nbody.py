@@ -290,6 +290,26 @@ def test_outer_solar_system_agrees_with_rebound_ias15():
     assert abs(sim.energy() / e0 - 1) < 1e-10
 
 
+def test_outer_solar_system_agrees_with_rebound_ias15_over_2e4_days():
+    """The miniature of the test above (0.1 s): measured 6e-12 AU; G off by 1e-6 gives
+    3e-4 AU."""
+    rebound = pytest.importorskip("rebound")
+    G = G_AU_DAY_MSUN
+    ref = rebound.Simulation()
+    ref.G = G
+    for m, x, v in zip(OUTER_MASSES, OUTER_X, OUTER_V, strict=True):
+        ref.add(m=m, x=x[0], y=x[1], z=x[2], vx=v[0], vy=v[1], vz=v[2])
+    ref.integrator = "ias15"
+    ref.integrate(2e4)
+    ref_x = np.array([[p.x, p.y, p.z] for p in ref.particles])
+    sim = NBody(G=G, integrator="dop853", rtol=1e-13, atol=1e-16, dt=1.0)
+    sim.add_arrays(OUTER_MASSES, OUTER_X, OUTER_V)
+    e0 = sim.energy()
+    sim.integrate(2e4)
+    assert np.abs(sim.positions - ref_x).max() < 1e-9
+    assert abs(sim.energy() / e0 - 1) < 1e-11
+
+
 def test_simulator_scenes_take_the_tree_and_reject_unknown_choices():
     from simkit.simulators.nbody import NBodySimulator
 
