@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import simkit
 from simkit.simulators.fluid.mgpcg import DIRICHLET, FLUID, MGPCG, SOLID
 from solvers import StencilOperator
 
@@ -55,6 +56,7 @@ def test_the_fluid_pressure_operator_converts_exactly():
                 w[tuple(idx)] = 0.0
                 idx[d] += 1
                 w[tuple(idx)] = 0.0
+    simkit.init("cpu", "f64")  # MGPCG is a simkit (Taichi) object: it needs a runtime
     mg = MGPCG(shape)
     mg.set_operator(ctype, weights)
     A_fluid, _ = mg.matrix()
