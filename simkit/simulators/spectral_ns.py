@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import scipy.fft as sfft
 
-from simkit.errors import SimulationDiverged
+from simkit.errors import SpectralBlowUp
 from simkit.io.schema import Schema, Variable
 from simkit.registry import register_simulator
 
@@ -67,9 +67,16 @@ def advection_hat(w_hat, uv_grad):
     instead, to spare temporaries.)"""
     import torch  # torch only here: the numpy solver runs without it
 
-    n = w_hat.shape[-2]
-    u, v, wx, wy = torch.fft.irfft2(uv_grad * w_hat.unsqueeze(-3), s=(n, n)).unbind(-3)
+    u, v, wx, wy = _uv_grad(w_hat, uv_grad)
     return torch.fft.rfft2(u * wx + v * wy)
+
+
+def _uv_grad(w_hat, uv_grad):
+    """``(u, v, dw/dx, dw/dy)`` on the grid, each ``(..., n, n)``, for torch tensors."""
+    import torch
+
+    n = w_hat.shape[-2]
+    return torch.fft.irfft2(uv_grad * w_hat.unsqueeze(-3), s=(n, n)).unbind(-3)
 
 
 def gaussian_random_field(rng: np.random.Generator, n: int, batch: int = 1, *,
@@ -142,17 +149,37 @@ class SpectralNS2D:
     device : str, optional
         A torch device (``"cuda"``, ``"cuda:1"``, ``"cpu"``): the state lives there and
         the transforms are ``torch.fft`` (float64). By default numpy and ``scipy.fft``.
+    max_cfl : float
+        Largest CFL number ``C = dt max(|u| + |v|) / dx`` (``dx = 1 / n``, the maximum
+        over the grid points of each state) a step may start from.
+
+    Notes
+    -----
+    Every step checks the state it starts from on the velocity the advection term
+    computes anyway: ``max|u| + max|v|`` over the batch (four reductions; a bound on
+    ``C``), then, only when that bound is above ``max_cfl``, the pointwise ``C`` and the
+    finiteness of the vorticity. The limit 1 by default is a blow-up guard, not an
+    accuracy criterion: the explicit advection of the highest retained mode (2/3 rule,
+    ``|k_x|, |k_y| <= 2 pi n / 3``) has ``dt |u . k| <= (2 pi / 3) C``, and at ``C = 1``
+    forward Euler amplifies it by ``sqrt(1 + z^2) = 2.3`` and Heun by
+    ``sqrt(1 + z^4 / 4) = 2.4`` per step (``z = 2.09``): tenfold in three steps, unless
+    viscosity damps that mode as fast. Well-resolved runs sit far below it (the FNO
+    set-ups here, on their initial fields: ``C`` = 0.001 to 0.03; the check costs 2-8%
+    of a step at 64^2 and 256^2 on one CPU thread, less with a batch; on a torch device
+    it syncs once per step). A non-finite Fourier coefficient spreads over the whole
+    field at the next transform, so of a non-finite state the batch member is the
+    telling part of the index.
     """
 
     def __init__(self, w0: np.ndarray, *, nu: float, dt: float, forcing: np.ndarray | None = None,
                  drag: float = 0.0, scheme: str = "euler", workers: int | None = None,
-                 device: str | None = None) -> None:
+                 device: str | None = None, max_cfl: float = 1.0) -> None:
         w0 = np.asarray(w0, dtype=np.float64)
         if w0.ndim == 2:
             w0 = w0[None]
         if w0.ndim != 3 or w0.shape[1] != w0.shape[2] or w0.shape[1] % 2:
             raise ValueError(f"w0 must have shape (batch, n, n) with n even, got {w0.shape}")
-        for name, value in (("nu", nu), ("dt", dt)):
+        for name, value in (("nu", nu), ("dt", dt), ("max_cfl", max_cfl)):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         if not (math.isfinite(drag) and drag >= 0):
@@ -162,6 +189,7 @@ class SpectralNS2D:
         if not np.all(np.isfinite(w0)):
             raise ValueError("w0 must be finite")
         self.n, self.nu, self.dt, self.drag, self.scheme = w0.shape[1], nu, dt, drag, scheme
+        self.max_cfl = max_cfl
         self.workers = workers or os.cpu_count() or 1
         n = self.n
         ops = spectral_operators(n)
@@ -204,16 +232,20 @@ class SpectralNS2D:
         psi_hat = w_hat * self.inv_k2  # lap psi = -w
         return 1j * self.ky * psi_hat, -1j * self.kx * psi_hat
 
-    def _advection_hat(self, w_hat: np.ndarray, workers: int) -> np.ndarray:
-        """``u . grad(w)`` in Fourier space, not yet dealiased."""
+    def _advection_hat(self, w_hat: np.ndarray, workers: int) -> tuple[np.ndarray, float]:
+        """``u . grad(w)`` in Fourier space, not yet dealiased, and ``max|u| + max|v|``
+        (nan if either is not finite)."""
         n = self.n
         if self.torch is not None:
-            return advection_hat(w_hat, self._ops)
+            u, v, wx, wy = _uv_grad(w_hat, self._ops)
+            speed = float(u.abs().amax() + v.abs().amax())  # one device sync per step
+            return self.torch.fft.rfft2(u * wx + v * wy), speed
         u, v, wx, wy = sfft.irfft2(self._ops * w_hat, s=(n, n), axes=(-2, -1), workers=workers)
+        speed = max(u.max(), -u.min()) + max(v.max(), -v.min())  # nan propagates
         np.multiply(u, wx, out=u)
         np.multiply(v, wy, out=v)
         u += v
-        return sfft.rfft2(u, axes=(-2, -1), workers=workers)
+        return sfft.rfft2(u, axes=(-2, -1), workers=workers), float(speed)
 
     # ------------------------------------------------------------------ stepping
     def step(self) -> None:
@@ -222,21 +254,58 @@ class SpectralNS2D:
         With several workers the batch is split into one chunk per worker, stepped in
         threads (numpy and scipy.fft release the GIL), so that the elementwise work is
         parallel too, not only the FFTs.
+
+        Raises
+        ------
+        SpectralBlowUp
+            The state the step starts from is non-finite or above ``max_cfl`` (it is
+            left unchanged; ``step`` and ``time`` are its own).
         """
         self._prepare(self.dt)
         chunks = min(self.workers, len(self.w_hat)) if self.torch is None else 1
         if chunks > 1:
             w = self.w_hat
             bounds = np.linspace(0, len(w), chunks + 1).astype(int)
+            done = list(self._pool().map(lambda lo, hi: self._step_chunk(w[lo:hi], 1),
+                                         bounds[:-1], bounds[1:]))
+            self._check(max(speed for _, speed in done))
 
-            def advance_chunk(lo: int, hi: int) -> None:  # reads and writes only w[lo:hi]
-                w[lo:hi] = self._step_chunk(w[lo:hi], 1)
+            def store(lo: int, hi: int, new: np.ndarray) -> None:  # writes only w[lo:hi]
+                w[lo:hi] = new
 
-            list(self._pool().map(advance_chunk, bounds[:-1], bounds[1:]))
+            list(self._pool().map(store, bounds[:-1], bounds[1:], [new for new, _ in done]))
         else:
-            self.w_hat = self._step_chunk(self.w_hat, self.workers)
+            new, speed = self._step_chunk(self.w_hat, self.workers)
+            self._check(speed)
+            self.w_hat = new
         self.step_count += 1
         self.time += self.dt
+
+    def cfl(self) -> np.ndarray:
+        """The CFL number ``dt (|u| + |v|) n`` of each grid point, ``(batch, n, n)``."""
+        vel = self.velocity()
+        return (np.abs(vel[:, 0]) + np.abs(vel[:, 1])) * (self.dt * self.n)
+
+    def _check(self, speed: float) -> None:
+        """Raise :class:`SpectralBlowUp` if the current state is non-finite or above
+        ``max_cfl``; ``speed`` is ``max|u| + max|v|`` of the state (a bound on
+        ``max(|u| + |v|)``, so most steps stop at the first comparison)."""
+        if speed * self.dt * self.n <= self.max_cfl:
+            return
+        w = self.vorticity()
+        bad = ~np.isfinite(w)
+        if bad.any():
+            raise SpectralBlowUp("spectral Navier-Stokes: non-finite vorticity; reduce dt",
+                                 step=self.step_count, time=self.time, cfl=math.nan,
+                                 index=tuple(int(i) for i in np.argwhere(bad)[0]),
+                                 field="vorticity")
+        c = self.cfl()
+        worst = np.unravel_index(int(np.argmax(c)), c.shape)
+        if c[worst] > self.max_cfl:
+            raise SpectralBlowUp(f"spectral Navier-Stokes: CFL number {c[worst]:.3g} above "
+                                 f"max_cfl={self.max_cfl:g}; reduce dt", step=self.step_count,
+                                 time=self.time, cfl=float(c[worst]),
+                                 index=tuple(int(i) for i in worst), field="velocity")
 
     def _pool(self):
         if getattr(self, "_executor", None) is None:
@@ -256,43 +325,44 @@ class SpectralNS2D:
             self._C = self._to_device(dt * inv_b * self.dealias)
             self._cn_dt = dt
 
-    def _step_chunk(self, w_hat: np.ndarray, workers: int) -> np.ndarray:
-        adv = self._advection_hat(w_hat, workers)
+    def _step_chunk(self, w_hat: np.ndarray, workers: int) -> tuple[np.ndarray, float]:
+        """The chunk after one step, and ``max|u| + max|v|`` of the chunk before it."""
+        adv, speed = self._advection_hat(w_hat, workers)
         if self.scheme == "heun":  # average of the advection at both ends
             trial = self._A * w_hat
             trial += self._Bf
             trial -= self._C * adv
-            adv += self._advection_hat(trial, workers)
+            adv += self._advection_hat(trial, workers)[0]
             adv *= 0.5
         adv *= self._C
         new = self._A * w_hat
         new += self._Bf
         new -= adv
-        return new
+        return new, speed
 
     def advance(self, t_end: float) -> None:
         """Step to ``t_end`` (s) with steps of at most ``dt``, the last shortened to land on it.
 
         Raises
         ------
-        SimulationDiverged
-            The vorticity became non-finite.
+        SpectralBlowUp
+            A state a step starts from is non-finite or above ``max_cfl``, or the last
+            one is non-finite: ``index`` is its first bad ``(batch, y, x)``, ``step`` and
+            ``time`` its own.
         """
         span = t_end - self.time
         if span < -1e-12 * max(1.0, abs(t_end)):
             raise ValueError(f"t_end={t_end} is before the current time {self.time}")
         dt0 = self.dt
-        while t_end - self.time > 1e-12 * max(1.0, abs(t_end)):
-            self.dt = min(dt0, t_end - self.time)
-            self.step()
-        self.dt = dt0
+        try:
+            while t_end - self.time > 1e-12 * max(1.0, abs(t_end)):
+                self.dt = min(dt0, t_end - self.time)
+                self.step()
+        finally:
+            self.dt = dt0
         self.time = float(t_end)
-        w_hat = self._to_numpy(self.w_hat)
-        if not np.all(np.isfinite(w_hat)):
-            b = int(np.argwhere(~np.isfinite(w_hat))[0][0])
-            raise SimulationDiverged("spectral Navier-Stokes: non-finite vorticity; reduce dt",
-                                     step=self.step_count, time=self.time, index=(b,),
-                                     field="vorticity")
+        if not np.all(np.isfinite(self._to_numpy(self.w_hat))):  # the last state, unchecked
+            self._check(math.nan)
 
     def vorticity(self) -> np.ndarray:
         """``(batch, n, n)`` vorticity (1/s) on the grid points."""

@@ -11,7 +11,7 @@ import simkit
 from simkit.generate import generate
 from simkit.io import open_dataset
 from simkit.recipe import Recipe
-from simkit.simulators.nbody import G_AU_DAY_MSUN, CloseEncounter, Escape, NBody, ics
+from simkit.simulators.nbody import G_AU_DAY_MSUN, Encounter, Escape, NBody, ics
 from simkit.simulators.nbody.env import TimeStepEnv
 from simkit.simulators.nbody.gravity import accelerations
 from simkit.simulators.nbody.hermite import AarsethStep
@@ -232,15 +232,15 @@ def test_periodic_box_density_wave_grows_as_cosh_of_the_jeans_rate():
 
 
 def test_named_exceptions_for_encounters_and_escapes():
-    sim = NBody(encounter_distance=0.05, dt=1e-3)
+    sim = NBody(exit_min_distance=0.05, dt=1e-3)
     sim.add(m=1.0, x=-0.1)
     sim.add(m=1.0, x=0.1)
-    with pytest.raises(CloseEncounter, match=r"close encounter of bodies \(0, 1\)"):
+    with pytest.raises(Encounter, match=r"close encounter .*: bodies \(0, 1\)"):
         sim.integrate(1.0)
-    sim = NBody(escape_distance=2.0, dt=1e-2)
+    sim = NBody(exit_max_distance=2.0, dt=1e-2)
     sim.add(m=1.0)
     sim.add(m=1e-6, x=1.0, vy=2.0)  # unbound
-    with pytest.raises(Escape, match="body 1 escaped"):
+    with pytest.raises(Escape, match="escape .*: body 1 at distance"):
         sim.integrate(10.0)
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import taichi as ti
 
-from simkit.errors import SimulationDiverged
+from simkit.errors import ProjectionFailed, SimulationDiverged
 from simkit.simulators.fluid.mgpcg import FLUID, MGPCG, SOLID, SolveInfo
 
 __all__ = ["Side", "FluidConfig", "Fluid", "SIDE_KINDS"]
@@ -91,8 +91,8 @@ class FluidConfig:
     rtol : float
         Relative residual of the pressure solve.
     maxiter : int
-        Pressure-solve iteration cap; a solve that does not converge raises
-        :class:`~simkit.errors.SimulationDiverged`.
+        Pressure-solve iteration cap; a solve that does not converge (or goes
+        non-finite) raises :class:`~simkit.errors.ProjectionFailed`.
     """
 
     shape: tuple[int, ...] = (64, 64)
@@ -524,23 +524,39 @@ class Fluid:
                     self.u[a][I] -= (hi - lo) / self.h
 
     def project(self) -> SolveInfo:
-        """Make the velocity discretely divergence-free; returns the solve's info."""
+        """Make the velocity discretely divergence-free; returns the solve's info.
+
+        Raises
+        ------
+        ProjectionFailed
+            The pressure solve stopped above ``rtol`` (``maxiter`` reached, or an
+            external solver gave up) or went non-finite. ``index`` is the first cell
+            (``x, y[, z]``) with a non-finite right-hand side or residual, else the cell
+            of the largest residual; ``step`` is the number of completed steps and
+            ``time`` the start of the step (the velocity is left unprojected).
+        """
         self._divergence_rhs()
         if self.pressure_solver is None:
             info = self.mg.run(self.config.rtol, self.config.maxiter, zero_guess=False)
+            cell = None
         else:
-            info = self._external_solve()
+            info, cell = self._external_solve()
         self.last_solve = info
         if not info.converged:
-            raise SimulationDiverged(
-                f"pressure solve did not reach rtol={self.config.rtol:g} in {info.iterations} "
-                f"iterations (relative residual {info.residual:.3g})",
-                step=self.step_count, time=self.time, field="pressure")
+            what = ("went non-finite" if math.isnan(info.residual)
+                    else "did not reach its tolerance")
+            raise ProjectionFailed(f"pressure projection {what}", step=self.step_count,
+                                   time=self.time,
+                                   index=self.mg.worst_cell() if cell is None else cell,
+                                   iterations=info.iterations,
+                                   residual=info.residual, rtol=self.config.rtol)
         self._subtract_gradient()
         self._tangential_ghosts_all()
         return info
 
-    def _external_solve(self) -> SolveInfo:
+    def _external_solve(self) -> tuple[SolveInfo, tuple[int, ...]]:
+        """Solve with ``pressure_solver``: its info and the worst cell (as
+        :meth:`MGPCG.worst_cell` says)."""
         if self._csr is None:
             self._csr = self.mg.matrix()
         A, cells = self._csr
@@ -552,9 +568,13 @@ class Fluid:
         full = np.zeros(int(np.prod(self.shape)))
         full[cells] = x
         self.mg.x.from_numpy(full.reshape(self.shape))
+        r = b - A @ x
+        bad = ~(np.isfinite(b) & np.isfinite(r))
+        cell = cells[int(np.argmax(bad)) if bad.any() else int(np.argmax(np.abs(r)))]
         bn = float(np.linalg.norm(b))
-        rel = float(np.linalg.norm(b - A @ x)) / bn if bn > 0 else 0.0
-        return SolveInfo(-1, rel, rel <= self.config.rtol * (1 + 1e-6))
+        rel = math.nan if bad.any() else float(np.linalg.norm(r)) / bn if bn > 0 else 0.0
+        return (SolveInfo(-1, rel, rel <= self.config.rtol * (1 + 1e-6)),
+                tuple(int(i) for i in np.unravel_index(int(cell), self.shape)))
 
     @ti.kernel
     def _tangential_ghosts_all(self):

@@ -53,7 +53,8 @@ class SolveInfo:
     iterations : int
         CG iterations (one V-cycle each).
     residual : float
-        True relative residual ``||b - A x|| / ||b||`` in float64 at exit.
+        True relative residual ``||b - A x|| / ||b||`` in float64 at exit (``nan`` when
+        ``b`` or the iterates are not finite: the solve stops there).
     converged : bool
     """
 
@@ -383,11 +384,14 @@ class MGPCG:
         """Solve ``A x = b`` on the fields ``b`` -> ``x`` (``b`` is projected when singular).
 
         Stops when the true relative residual is at most ``rtol``; the recurrence
-        residual only decides when to check it.
+        residual only decides when to check it. A non-finite ``b`` or residual stops it
+        at once (``converged`` False, ``residual`` nan); :meth:`worst_cell` then says where.
         """
         if zero_guess:
             self.x.fill(0.0)
         mean = self._fluid_mean(self.b) if self.singular else 0.0
+        if not math.isfinite(mean):  # b itself: keep it, so that worst_cell can find it
+            return SolveInfo(0, math.nan, False)
         bb, rr = self._start(mean)
         bnorm = math.sqrt(bb)
         if bnorm == 0.0:
@@ -396,8 +400,8 @@ class MGPCG:
         it = 0
         while True:
             rel = math.sqrt(rr) / bnorm
-            if rel <= rtol or it >= maxiter:
-                return SolveInfo(it, rel, rel <= rtol)
+            if rel <= rtol or it >= maxiter or not math.isfinite(rel):
+                return SolveInfo(it, rel if math.isfinite(rel) else math.nan, rel <= rtol)
             self._vcycle()
             rz = self._precond_dot(self._z_mean())
             self._direction(0.0)
@@ -420,6 +424,14 @@ class MGPCG:
             if not pAp > 0:
                 rel = math.sqrt(rr) / bnorm
                 return SolveInfo(it, rel, rel <= rtol)
+
+    def worst_cell(self) -> tuple[int, ...]:
+        """After :meth:`run`: the first cell (grid order) where ``b`` or the residual is
+        not finite, else the cell of the largest ``|b - A x|``."""
+        b, r = self.b.to_numpy(), self.res.to_numpy()
+        bad = ~(np.isfinite(b) & np.isfinite(r))
+        flat = int(np.argmax(bad)) if bad.any() else int(np.argmax(np.abs(r)))
+        return tuple(int(i) for i in np.unravel_index(flat, self.shape))
 
     def _z_mean(self) -> float:
         return self._fluid_mean(self.levels[0].x) if self.singular else 0.0

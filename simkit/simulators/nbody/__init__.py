@@ -8,12 +8,12 @@ from simkit.simulators.nbody.hermite import AarsethStep, FixedStep, StepControll
 from simkit.simulators.nbody.simulation import (
     G_AU_DAY_MSUN,
     INTEGRATORS,
-    CloseEncounter,
+    Encounter,
     Escape,
     NBody,
 )
 from simkit.simulators.nbody.simulator import SCENES, NBodySimulator
 
-__all__ = ["NBody", "NBodySimulator", "CloseEncounter", "Escape", "INTEGRATORS", "SCENES",
+__all__ = ["NBody", "NBodySimulator", "Encounter", "Escape", "INTEGRATORS", "SCENES",
            "G_AU_DAY_MSUN", "ics", "TimeStepEnv", "AarsethStep", "FixedStep", "StepController",
            "StepState"]

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from simkit.errors import Encounter, Escape, SimulationDiverged
 from simkit.simulators.nbody.gravity import accelerations, potential_energy
 from simkit.simulators.nbody.hermite import (
     AarsethStep,
@@ -28,7 +29,7 @@ from simkit.simulators.nbody.hermite import (
 from simkit.simulators.nbody.pm import pm_accelerations, pm_potential_energy
 from simkit.simulators.nbody.tree import tree_accelerations
 
-__all__ = ["NBody", "CloseEncounter", "Escape", "INTEGRATORS", "G_AU_DAY_MSUN"]
+__all__ = ["NBody", "Encounter", "Escape", "INTEGRATORS", "G_AU_DAY_MSUN"]
 
 INTEGRATORS = ("leapfrog", "yoshida4", "hermite4", "dop853")
 #: Gaussian gravitational constant squared: G in AU^3 / (Msun day^2).
@@ -36,24 +37,6 @@ G_AU_DAY_MSUN = 0.01720209895**2
 
 _CBRT2 = 2.0 ** (1.0 / 3.0)
 _YOSHIDA = (1.0 / (2.0 - _CBRT2), -_CBRT2 / (2.0 - _CBRT2), 1.0 / (2.0 - _CBRT2))
-
-
-class CloseEncounter(RuntimeError):
-    """Two bodies came closer than ``encounter_distance``; ``bodies`` names them."""
-
-    def __init__(self, bodies: tuple[int, int], distance: float, time: float) -> None:
-        self.bodies, self.distance, self.time = bodies, distance, time
-        super().__init__(f"close encounter of bodies {bodies}: distance {distance:.4g} at "
-                         f"t = {time:.6g}")
-
-
-class Escape(RuntimeError):
-    """A body went farther than ``escape_distance`` from the centre of mass."""
-
-    def __init__(self, body: int, distance: float, time: float) -> None:
-        self.body, self.distance, self.time = body, distance, time
-        super().__init__(f"body {body} escaped: distance {distance:.4g} from the centre of "
-                         f"mass at t = {time:.6g}")
 
 
 class NBody:
@@ -75,9 +58,14 @@ class NBody:
         Error control of ``dop853``.
     precision : {"f64", "f32"}
         Precision of the many-body Taichi kernel.
-    encounter_distance, escape_distance : float, optional
-        Raise :class:`CloseEncounter` / :class:`Escape` when crossed (checked after
-        every step).
+    exit_min_distance : float, optional
+        Raise :class:`~simkit.errors.Encounter` when two bodies come closer than this
+        (REBOUND's ``exit_min_distance``; periodic distances with ``gravity="pm"``).
+    exit_max_distance : float, optional
+        Raise :class:`~simkit.errors.Escape` when a body is farther than this from the
+        centre of mass (REBOUND's ``exit_max_distance``; not with ``gravity="pm"``).
+        Both are checked after every step of the fixed-step integrators and
+        ``hermite4``, and located to the crossing time as terminal events by ``dop853``.
     gravity : {"direct", "tree", "pm"}
         Direct summation; Barnes-Hut with opening angle ``theta`` (float64); or
         particle-mesh in the periodic cube ``[0, box)^3`` on a ``mesh^3`` grid
@@ -86,8 +74,8 @@ class NBody:
 
     def __init__(self, *, G: float = 1.0, softening: float = 0.0, integrator: str = "leapfrog",
                  dt: float = 1e-3, rtol: float = 1e-12, atol: float = 1e-14,
-                 precision: str = "f64", encounter_distance: float | None = None,
-                 escape_distance: float | None = None, gravity: str = "direct",
+                 precision: str = "f64", exit_min_distance: float | None = None,
+                 exit_max_distance: float | None = None, gravity: str = "direct",
                  box: float = 1.0, mesh: int = 64, theta: float = 0.5,
                  controller: StepController | None = None) -> None:
         if integrator not in INTEGRATORS:
@@ -99,13 +87,20 @@ class NBody:
             raise ValueError(f"softening must be >= 0, got {softening!r}")
         if gravity not in ("direct", "tree", "pm"):
             raise ValueError(f"gravity must be 'direct', 'tree' or 'pm', got {gravity!r}")
+        for name, v in (("exit_min_distance", exit_min_distance),
+                        ("exit_max_distance", exit_max_distance)):
+            if v is not None and not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number or None, got {v!r}")
+        if gravity == "pm" and exit_max_distance is not None:
+            raise ValueError("exit_max_distance must be None with gravity='pm': nothing "
+                             "escapes a periodic box")
         self.gravity, self.box, self.mesh, self.theta = gravity, float(box), int(mesh), theta
         if precision not in ("f64", "f32"):
             raise ValueError(f"precision must be 'f64' or 'f32', got {precision!r}")
         self.G, self.softening, self.integrator, self.dt = G, softening, integrator, dt
         self.rtol, self.atol = rtol, atol
         self.dtype = np.float64 if precision == "f64" else np.float32
-        self.encounter_distance, self.escape_distance = encounter_distance, escape_distance
+        self.exit_min_distance, self.exit_max_distance = exit_min_distance, exit_max_distance
         self.x = np.zeros((0, 3))
         self.v = np.zeros((0, 3))
         self.m = np.zeros(0)
@@ -229,7 +224,8 @@ class NBody:
                              "positive number")
 
     def step(self, dt: float | None = None) -> None:
-        """One step: ``dt`` by default, or the controller's next step for ``hermite4``."""
+        """One step: ``dt`` by default, or the controller's next step for ``hermite4``
+        (raises as :meth:`integrate` does)."""
         if self.integrator == "dop853":
             self._dop853(self.time + (self.dt if dt is None else dt))
             return
@@ -243,29 +239,71 @@ class NBody:
                 self._kdk(w * h)
         self.time += h
         self.step_count += 1
-        self._guards()
+        self._check_state()
 
     def _rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         x = y[: 3 * self.n].reshape(-1, 3)
         return np.concatenate([y[3 * self.n:], self.accelerations(x).ravel()])
 
+    def _events(self) -> list:
+        """Terminal ``solve_ivp`` events of the exit conditions: (kind, function) pairs."""
+        n = self.n
+        events = []
+        if self.exit_min_distance is not None and n > 1:
+            def close(t: float, y: np.ndarray) -> float:
+                return self._closest_pair(y[: 3 * n].reshape(-1, 3))[1] - self.exit_min_distance
+
+            events.append(("encounter", close))
+        if self.exit_max_distance is not None:
+            def far(t: float, y: np.ndarray) -> float:
+                return self.exit_max_distance - self._com_distances(y[: 3 * n].reshape(-1, 3)).max()
+
+            events.append(("escape", far))
+        for _, f in events:
+            f.terminal, f.direction = True, -1
+        return events
+
     def _dop853(self, t_end: float) -> None:
         from scipy.integrate import solve_ivp
 
+        # events see crossings only: a state already beyond a limit is caught here
+        self._check_state()
+        events = self._events()
         y0 = np.concatenate([self.x.ravel(), self.v.ravel()])
         sol = solve_ivp(self._rhs, (self.time, t_end), y0, method="DOP853", rtol=self.rtol,
-                        atol=self.atol, first_step=min(self.dt, t_end - self.time))
-        if sol.status != 0:
-            raise RuntimeError(f"dop853 failed at t = {sol.t[-1]:.6g}: {sol.message}")
+                        atol=self.atol, first_step=min(self.dt, t_end - self.time),
+                        events=[f for _, f in events] or None)
+        # on a failure or an event, the last column is the last accepted or the event state
         self.x = sol.y[: 3 * self.n, -1].reshape(-1, 3).copy()
         self.v = sol.y[3 * self.n:, -1].reshape(-1, 3).copy()
         self.step_count += len(sol.t) - 1
-        self.time = t_end
+        self.time = t_end if sol.status == 0 else float(sol.t[-1])
         self._acc = None
-        self._guards()
+        if sol.status == 1:
+            self._raise_exit(next(kind for (kind, _), te in zip(events, sol.t_events, strict=True)
+                                  if len(te)))
+        if sol.status == -1:
+            self._check_finite()
+            pair, d = self._closest_pair(self.x)
+            # the step collapses only where the forces vary on a scale below the float64
+            # spacing of the time: two point masses all but colliding
+            raise Encounter(f"near-collision: dop853 cannot continue ({sol.message})",
+                            step=self.step_count, time=self.time, bodies=pair, distance=d)
+        self._check_state()
 
     def integrate(self, t_end: float) -> None:
-        """Advance to ``t_end`` (fixed steps of ``dt``, the last shortened to land on it)."""
+        """Advance to ``t_end`` (fixed steps of ``dt``, the last shortened to land on it).
+
+        Raises
+        ------
+        Encounter
+            Two bodies came closer than ``exit_min_distance``, or ``dop853`` could not
+            shrink its step further (a near-collision). The state is left at that moment.
+        Escape
+            A body went farther than ``exit_max_distance`` from the centre of mass.
+        SimulationDiverged
+            A position or velocity became non-finite.
+        """
         if t_end < self.time:
             raise ValueError(f"t_end={t_end} is before the current time {self.time}")
         if self.integrator == "dop853":
@@ -282,24 +320,51 @@ class NBody:
             self.step(rest if rest < 1.25 * h else h)
         self.time = float(t_end)
 
-    def _guards(self) -> None:
-        if not (np.all(np.isfinite(self.x)) and np.all(np.isfinite(self.v))):
-            from simkit.errors import SimulationDiverged
+    # ---- terminations -----------------------------------------------------------------
 
-            bad = int(np.argwhere(~np.isfinite(self.x).all(axis=1) | ~np.isfinite(self.v).all(
-                axis=1))[0][0])
+    def _com_distances(self, x: np.ndarray) -> np.ndarray:
+        """Distances ``(n,)`` of the bodies from their centre of mass."""
+        return np.linalg.norm(x - (self.m @ x) / self.m.sum(), axis=1)
+
+    def _closest_pair(self, x: np.ndarray) -> tuple[tuple[int, int], float]:
+        """The closest pair ``(i, j)``, ``i < j``, of positions ``(n, 3)`` and its distance
+        (a k-d tree, O(n log n); the periodic distance with ``gravity="pm"``)."""
+        from scipy.spatial import cKDTree
+
+        box = None
+        if self.gravity == "pm":
+            box = self.box
+            x = np.mod(x, box)
+            x[x >= box] = 0.0
+        d, nb = cKDTree(x, boxsize=box).query(x, k=2)
+        i = int(np.argmin(d[:, 1]))
+        j = int(nb[i, 1] if nb[i, 1] != i else nb[i, 0])  # coincident bodies: either order
+        return (min(i, j), max(i, j)), float(d[i, 1])
+
+    def _check_finite(self) -> None:
+        bad = ~(np.isfinite(self.x).all(axis=1) & np.isfinite(self.v).all(axis=1))
+        if bad.any():
             raise SimulationDiverged("non-finite body state", step=self.step_count,
-                                     time=self.time, index=(bad,), field="position")
-        if self.escape_distance is not None:
-            com = (self.m @ self.x) / self.m.sum()
-            r = np.linalg.norm(self.x - com, axis=1)
-            if r.max() > self.escape_distance:
-                raise Escape(int(r.argmax()), float(r.max()), self.time)
-        if self.encounter_distance is not None:
-            from scipy.spatial import cKDTree
+                                     time=self.time, index=(int(np.argmax(bad)),),
+                                     field="position")
 
-            pairs = cKDTree(self.x).query_pairs(self.encounter_distance, output_type="ndarray")
-            if len(pairs):
-                i, j = (int(k) for k in pairs[0])
-                raise CloseEncounter((i, j), float(np.linalg.norm(self.x[i] - self.x[j])),
-                                     self.time)
+    def _raise_exit(self, kind: str) -> None:
+        """Raise the :class:`Encounter` or :class:`Escape` of the current state."""
+        if kind == "encounter":
+            pair, d = self._closest_pair(self.x)
+            raise Encounter(f"close encounter (exit_min_distance {self.exit_min_distance:g})",
+                            step=self.step_count, time=self.time, bodies=pair, distance=d)
+        r = self._com_distances(self.x)
+        raise Escape(f"escape (exit_max_distance {self.exit_max_distance:g})",
+                     step=self.step_count, time=self.time, body=int(np.argmax(r)),
+                     distance=float(r.max()))
+
+    def _check_state(self) -> None:
+        """Non-finite values, then the exit conditions, on the current state."""
+        self._check_finite()
+        if (self.exit_max_distance is not None
+                and self._com_distances(self.x).max() > self.exit_max_distance):
+            self._raise_exit("escape")
+        if (self.exit_min_distance is not None and self.n > 1
+                and self._closest_pair(self.x)[1] < self.exit_min_distance):
+            self._raise_exit("encounter")

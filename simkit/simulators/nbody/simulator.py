@@ -18,7 +18,9 @@ _DEFAULTS: dict[str, Any] = {"integrator": "leapfrog", "dt": 1e-3, "softening": 
                              "semi_major_axis": 1.0, "eccentricity": 0.0, "mass_ratio": 1e-3,
                              "precision": "f64", "rtol": 1e-12, "gravity": "direct",
                              "theta": 0.5, "lattice": 16, "mesh": 32, "amplitude": 1e-3,
-                             "mode": 1, "noise": 0.0}
+                             "mode": 1, "noise": 0.0,
+                             # REBOUND's exit conditions; 0 = off (a parameter is a number)
+                             "exit_min_distance": 0.0, "exit_max_distance": 0.0}
 
 
 @register_simulator("nbody", scenes=SCENES, uses_taichi=True)
@@ -78,7 +80,9 @@ class NBodySimulator:
         self.sim = NBody(G=1.0, softening=float(p["softening"]), integrator=p["integrator"],
                          dt=float(p["dt"]), rtol=float(p["rtol"]), precision=p["precision"],
                          gravity=p["gravity"], theta=float(p["theta"]), box=1.0,
-                         mesh=int(p["mesh"]))
+                         mesh=int(p["mesh"]),
+                         exit_min_distance=float(p["exit_min_distance"]) or None,
+                         exit_max_distance=float(p["exit_max_distance"]) or None)
         self.sim.add_arrays(m, x, v)
 
     @classmethod
