@@ -328,7 +328,7 @@ def stage_surrogate(out: Path) -> str:
     import yaml
 
     from experiments.surrogate_handoff import handoff
-    from surrogates.cli import main as train
+    from surrogates.cli import run as train
 
     root = out / "fno_ns2d"
     shutil.rmtree(root, ignore_errors=True)

@@ -14,6 +14,13 @@ iteration (one application of ``A``), so counting its calls counts iterations.
 and names no breakdown, and counts ``gmres`` iterations in restart cycles. ``minres``
 and ``bicgstab`` wrap scipy's and verify the true residual. ``chebyshev`` has no
 scipy counterpart.
+
+Input is checked before the first iteration: ``b``, ``x0`` and an explicit (dense or
+sparse) ``A`` or ``M`` must be finite, and the methods for symmetric ``A`` (``cg``,
+``pcg``, ``minres``, ``chebyshev``) refuse an explicit ``A`` with ``max |A - A^T| >
+1e-6 max |A|`` (:data:`solvers._system.SYMMETRY_RTOL`; one transpose, O(nnz)). Both are
+a ``ValueError`` naming the argument and the first offending entry. A matrix-free ``A``
+(a ``LinearOperator``, a callable) cannot be checked: its entries are never formed.
 """
 
 import numpy as np
@@ -84,16 +91,34 @@ def cg(A, b, x0=None, *, rtol: float = 1e-5, atol: float = 0.0, maxiter: int | N
         Default ``10 n`` (as scipy).
     callback : callable, optional
         ``callback(xk)`` after every iteration.
+
+    Returns
+    -------
+    x : (n,)
+    info : int
+        0 converged, > 0 iterations done without converging, :data:`NEGATIVE_CURVATURE`
+        or :data:`INDEFINITE_PRECONDITIONER` after a breakdown.
+
+    Raises
+    ------
+    ValueError
+        Shapes that disagree; a NaN or infinity in ``b``, ``x0`` or an explicit ``A`` or
+        ``M``; an explicit ``A`` that is not symmetric (``max |A - A^T| > 1e-6 max |A|``;
+        wrap it in ``aslinearoperator`` to skip the check). A matrix-free ``A`` is not
+        checked.
     """
-    return _conjugate_gradients(System(A, b, x0, rtol, atol, maxiter, M), callback, False)
+    return _conjugate_gradients(System(A, b, x0, rtol, atol, maxiter, M, symmetric_for="cg"),
+                                callback, False)
 
 
 def pcg(A, b, x0=None, *, rtol: float = 1e-5, atol: float = 0.0, maxiter: int | None = None,
         M=None, callback=None, flexible: bool = False) -> tuple[np.ndarray, int]:
     """Preconditioned CG; ``flexible=True`` uses the Polak-Ribiere ``beta`` (Notay's
     flexible CG), which stays convergent when ``M`` changes between iterations (a
-    learned or inner-iteration preconditioner) or is slightly non-symmetric."""
-    return _conjugate_gradients(System(A, b, x0, rtol, atol, maxiter, M), callback, flexible)
+    learned or inner-iteration preconditioner) or is slightly non-symmetric. ``A`` is
+    checked as by :func:`cg` (an explicit ``A`` must be symmetric; ``M`` need not be)."""
+    return _conjugate_gradients(System(A, b, x0, rtol, atol, maxiter, M, symmetric_for="pcg"),
+                                callback, flexible)
 
 
 def _verified(method, s: System, callback, relative_only: bool = False,
@@ -129,8 +154,9 @@ def _verified(method, s: System, callback, relative_only: bool = False,
 def minres(A, b, x0=None, *, rtol: float = 1e-5, atol: float = 0.0,
            maxiter: int | None = None, M=None, callback=None) -> tuple[np.ndarray, int]:
     """MINRES for symmetric (possibly indefinite) ``A`` with a symmetric positive
-    definite ``M`` (scipy's, with the true-residual stop)."""
-    s = System(A, b, x0, rtol, atol, maxiter, M)
+    definite ``M`` (scipy's, with the true-residual stop). An explicit ``A`` must be
+    symmetric, as for :func:`cg`."""
+    s = System(A, b, x0, rtol, atol, maxiter, M, symmetric_for="minres")
     if s.bnorm == 0:
         return np.zeros(s.n), 0
     return _verified(spla.minres, s, callback, relative_only=True)
@@ -242,8 +268,9 @@ def chebyshev(A, b, x0=None, *, rtol: float = 1e-5, atol: float = 0.0,
     ``bounds`` encloses the spectrum of ``M^-1 A``; by default it is estimated from
     ``lanczos_steps`` PCG iterations (not counted by ``callback``), the upper Ritz value
     raised by 5% because an eigenvalue above the interval makes the iteration diverge.
+    An explicit ``A`` must be symmetric, as for :func:`cg`.
     """
-    s = System(A, b, x0, rtol, atol, maxiter, M)
+    s = System(A, b, x0, rtol, atol, maxiter, M, symmetric_for="chebyshev")
     if s.bnorm == 0 and s.tol == 0:
         return np.zeros(s.n), 0
     if bounds is None:

@@ -178,6 +178,9 @@ class IncompleteCholesky(_Factored):
     the diagonal, so ``M`` and ``A`` have equal row sums). For other sparsity patterns
     it is the diagonal incomplete factorisation (D-ILU), which keeps the off-diagonals
     of ``A``; say so when comparing with a full-pattern IC(0).
+
+    ``A`` must be symmetric: a ``ValueError`` names the worst pair when
+    ``max |A - A^T| > 1e-6 max |A|`` (:func:`solvers._system.check_symmetric`, O(nnz)).
     """
 
     def __init__(self, A, tau: float = 0.0) -> None:
@@ -188,7 +191,7 @@ class IncompleteCholesky(_Factored):
         super().__init__(A)
 
     def _setup(self, A) -> None:
-        A = as_csr(A, "IncompleteCholesky")
+        A = as_csr(A, "IncompleteCholesky", symmetric=True)
         diag = _positive_diagonal(A.diagonal(), "IncompleteCholesky")
         strict_lower = sp.tril(A, -1).tocsr()
         strict_upper = sp.triu(A, 1).tocsr()
@@ -225,7 +228,14 @@ class IncompleteCholesky(_Factored):
 
 class AMG(Preconditioner):
     """Algebraic multigrid V-cycle from pyamg: ``kind="sa"`` (smoothed aggregation) or
-    ``"rs"`` (Ruge-Stuben); ``options`` go to pyamg's solver constructor."""
+    ``"rs"`` (Ruge-Stuben); ``options`` go to pyamg's solver constructor.
+
+    ``A`` must be symmetric (the V-cycle then is, and suits CG): a ``ValueError`` names
+    the worst pair when ``max |A - A^T| > 1e-6 max |A|``
+    (:func:`solvers._system.check_symmetric`, O(nnz)), unless
+    ``symmetry="nonsymmetric"`` is among the options (smoothed aggregation for a
+    non-symmetric ``A``, e.g. to precondition GMRES).
+    """
 
     def __init__(self, A, kind: str = "sa", **options) -> None:
         if kind not in ("sa", "rs"):
@@ -235,7 +245,7 @@ class AMG(Preconditioner):
         super().__init__(A)
 
     def _setup(self, A) -> None:
-        A = as_csr(A, "AMG")
+        A = as_csr(A, "AMG", symmetric=self.options.get("symmetry") != "nonsymmetric")
         build = (pyamg.smoothed_aggregation_solver if self.kind == "sa"
                  else pyamg.ruge_stuben_solver)
         self.hierarchy = build(A, **self.options)

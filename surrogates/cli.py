@@ -4,17 +4,28 @@
 grid dimensions, the normaliser and the dataset schema go from the data module to the
 model; the best checkpoint is chosen on ``val/rollout_rel_l2``; CSV logs and a progress
 bar by default. Multi-GPU / multi-node: ``--trainer.strategy ddp --trainer.devices N``.
+
+Exit status 0 on success; a bad value (a config key out of range for the dataset, a
+missing dataset) prints one line ``simkit-train: error: ...`` and exits with 1, a
+mistyped option or key with 2; ``--debug`` (anywhere on the line) shows the traceback
+instead. Programs that want the trainer and model call :func:`run`.
 """
 
+import sys
+from argparse import ArgumentError
 from operator import attrgetter
 
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 
+from simkit.errors import DatasetError
 from surrogates.data import GridDataModule
 from surrogates.module import GridSurrogate
 
-__all__ = ["SurrogateCLI", "main"]
+__all__ = ["SurrogateCLI", "main", "run"]
+
+PROG = "simkit-train"
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
 def _channel_count(data: GridDataModule) -> int:
@@ -30,11 +41,40 @@ class SurrogateCLI(LightningCLI):
             parser.link_arguments("data", f"model.{name}", apply_on="instantiate",  # ddp_spawn
                                   compute_fn=attrgetter(name))  # pickles them
 
+    def parse_arguments(self, parser, args: list[str] | None) -> None:
+        # main() hands over sys.argv less --debug: no warning that both were given
+        self.config = parser.parse_args(args)
 
-def main(args=None) -> SurrogateCLI:
+
+def run(args: list[str] | None = None) -> SurrogateCLI:
+    """Run one ``simkit-train`` subcommand and return the CLI (for programs and tests).
+
+    Parameters
+    ----------
+    args : list of str, optional
+        The command line after the program name, e.g. ``["fit", "--config", "c.yaml"]``
+        (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    SurrogateCLI
+        After the subcommand ran: ``.trainer`` (its ``checkpoint_callback`` holds the best
+        checkpoint's path), ``.model``, ``.datamodule``.
+
+    Raises
+    ------
+    argparse.ArgumentError
+        An unknown option or config key, or a value of the wrong type.
+    ValueError
+        A value the data module or the model refuses (e.g. ``rollout_steps`` longer than
+        the dataset's trajectories allow).
+    SystemExit
+        With status 0 after ``--help`` or ``--print_config``.
+    """
     checkpoint = ModelCheckpoint(monitor="val/rollout_rel_l2", mode="min", save_last=True,
                                  filename="best-{epoch}")
     return SurrogateCLI(GridSurrogate, GridDataModule, args=args,
+                        parser_kwargs={"prog": PROG, "exit_on_error": False},
                         trainer_defaults={"callbacks": [checkpoint],
                                           "logger": {"class_path":
                                                      "pytorch_lightning.loggers.CSVLogger",
@@ -42,5 +82,46 @@ def main(args=None) -> SurrogateCLI:
                         save_config_kwargs={"overwrite": True})
 
 
+def main(args: list[str] | None = None) -> int:
+    """The ``simkit-train`` console script: :func:`run` with errors as one line.
+
+    Parameters
+    ----------
+    args : list of str, optional
+        The command line after the program name (default: ``sys.argv[1:]``); ``--debug``
+        anywhere in it lets errors raise with their traceback.
+
+    Returns
+    -------
+    int
+        0 on success; 1 after a refused value or dataset (a ``ValueError``,
+        ``TypeError``, ``OSError`` or :class:`simkit.errors.DatasetError`), 2 after an
+        unknown option or key; either prints one line ``simkit-train: error: ...`` on
+        stderr (the latter with a pointer to ``--help``).
+    """
+    argv = list(sys.argv[1:] if args is None else args)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        run(argv)
+    except ArgumentError as err:
+        if debug:
+            raise
+        command = [a for a in argv if a in SUBCOMMANDS][:1]
+        usage = " ".join([PROG, *command, "--help"])
+        print(f"{PROG}: error: {_one_line(err)} (options: {usage})", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError, DatasetError) as err:
+        if debug:
+            raise
+        print(f"{PROG}: error: {_one_line(err)} (--debug for the traceback)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

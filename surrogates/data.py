@@ -110,8 +110,8 @@ class GridDataModule(pl.LightningDataModule):
         self.variables = list(variables) if variables else floats
         unknown = sorted(set(self.variables) - set(floats))
         if unknown:
-            raise ValueError(f"unknown or non-float variables {unknown}; expected some of "
-                             f"{floats}")
+            raise ValueError(f"variables: unknown or non-float {unknown}; this dataset's "
+                             f"float variables are {floats}")
         self.grid_dims = len(schema.space_dims)
         self.grid_shape = tuple(schema.sizes[d] for d in schema.space_dims)
         on_grid = [v.name for v in schema.static if tuple(v.dims) == tuple(schema.space_dims)]
@@ -124,8 +124,9 @@ class GridDataModule(pl.LightningDataModule):
         self.n_input, self.n_output = n_input, n_output
         self.rollout_steps = n_frames - n_input if rollout_steps is None else rollout_steps
         if self.rollout_steps < 1 or n_input + self.rollout_steps > n_frames:
-            raise ValueError(f"rollout_steps must be in [1, {n_frames - n_input}] for "
-                             f"{n_frames} frames and n_input {n_input}, got {rollout_steps}")
+            raise ValueError(f"rollout_steps must be in [1, {n_frames - n_input}] (this "
+                             f"dataset's trajectories hold {n_frames} frames, n_input is "
+                             f"{n_input}), got {rollout_steps}")
         self.batch_size, self.num_workers, self.stride = batch_size, num_workers, stride
         if train_trajectories is not None and not (
                 isinstance(train_trajectories, int) and 1 <= train_trajectories <= n_train):

@@ -98,6 +98,7 @@ class Surrogate:
                 free = "; any grid size for this model" if self.resolution_free else ""
                 raise ValueError(f"state[{v!r}] must end in shape {want} (n_input frames of "
                                  f"{self.frame_shapes[v]}{free}), got {tuple(a.shape)}")
+            _refuse_nonfinite(a, f"state[{v!r}]")
             lead, grid = tuple(a.shape[:a.dim() - len(want)]), g
             parts.append(a.reshape(-1, self.n_input, self.components[v], *g))
         return torch.cat(parts, dim=2), lead, as_numpy, self._static(state, lead, grid)
@@ -112,6 +113,7 @@ class Surrogate:
             if k < 0 or tuple(a.shape[k:]) != grid or tuple(a.shape[:k]) not in ((), lead):
                 raise ValueError(f"state[{name!r}] (static) must have shape {grid} or "
                                  f"{lead + grid}, got {tuple(a.shape)}")
+            _refuse_nonfinite(a, f"state[{name!r}] (static)")
             fields.append(a.expand(*lead, *grid).reshape(-1, *grid))
         return torch.stack(fields, dim=1)
 
@@ -129,7 +131,14 @@ class Surrogate:
     # ---- prediction ---------------------------------------------------------------------
 
     def step(self, state):
-        """The next ``frames_per_call`` frames after ``state``: ``(..., frames, *frame)``."""
+        """The next ``frames_per_call`` frames after ``state``: ``(..., frames, *frame)``.
+
+        Raises
+        ------
+        ValueError
+            A variable missing from ``state``, of the wrong shape, or holding a NaN or
+            infinity (the message names the variable and the first bad index).
+        """
         x, lead, as_numpy, static = self._to_tensor(state)
         with torch.no_grad():
             y = advance(self.net, self.normalisation.normalise(x), self.frames_per_call,
@@ -140,7 +149,8 @@ class Surrogate:
     def rollout(self, state, n_steps: int, every: int = 1, callback=None):
         """``n_steps`` frames after ``state``, keeping every ``every``-th:
         ``(..., n_steps // every, *frame)``; ``callback(k, frame)`` sees each kept frame
-        (``k`` its step number, 1-based) as it is made."""
+        (``k`` its step number, 1-based) as it is made. Refuses ``state`` as
+        :meth:`step` does."""
         if n_steps < 1 or every < 1:
             raise ValueError(f"n_steps and every must be >= 1, got {n_steps}, {every}")
         x, lead, as_numpy, static = self._to_tensor(state)
@@ -157,6 +167,16 @@ class Surrogate:
                     if callback is not None:
                         callback(done, self._from_tensor(frame, lead, as_numpy))
         return self._from_tensor(torch.cat(kept, dim=1), lead, as_numpy)
+
+
+def _refuse_nonfinite(a: torch.Tensor, name: str) -> None:
+    """A ``ValueError`` naming ``name`` and the first index of ``a`` (in the layout the
+    caller gave) holding a NaN or an infinity."""
+    bad = ~torch.isfinite(a)
+    if bad.any():
+        index = tuple(int(i) for i in torch.nonzero(bad)[0])
+        raise ValueError(f"{name} must be finite; it holds {a[index].item()} at index "
+                         f"{index} (of shape {tuple(a.shape)})")
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> Surrogate:

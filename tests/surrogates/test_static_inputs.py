@@ -9,7 +9,7 @@ import yaml
 from simkit.io import DatasetWriter
 from simkit.io.schema import Schema, Trajectory, Variable
 from surrogates import load
-from surrogates.cli import main
+from surrogates.cli import run
 from surrogates.data import GridDataModule
 from surrogates.module import GridSurrogate
 
@@ -63,7 +63,7 @@ def test_cli_wires_the_mask_in_and_the_surrogate_needs_it(masked_dataset, tmp_pa
                  "batch_size": 4, "static": ["solid"]}}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    cli = main(["fit", "--config", str(path)])
+    cli = run(["fit", "--config", str(path)])
     assert cli.model.hparams.dataset_schema["static"] == ["solid"]
     with pytest.raises(ValueError, match="static_channels=0, but the dataset schema names 1"):
         GridSurrogate("fno", {"n_modes": [4, 4]}, static_channels=0,

@@ -12,7 +12,7 @@ from simkit.generate import generate
 from simkit.io import open_dataset
 from simkit.recipe import Recipe
 from surrogates import load
-from surrogates.cli import main
+from surrogates.cli import run as main
 from surrogates.data import GridDataModule
 
 
