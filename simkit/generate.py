@@ -9,11 +9,14 @@ temporary files are removed, and the rest is generated with the same seeds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -332,6 +335,24 @@ def generate(
                             seconds=time.perf_counter() - t_start)
 
 
+@contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored, so that Ctrl-C (sent by the terminal to
+    every process of the group) interrupts the driver alone, which closes the cluster.
+
+    Only an ignored disposition survives the workers' exec, so this process ignores
+    SIGINT while it starts them: a Ctrl-C in those seconds is lost, not half-handled.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; leave them alone
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run_dask(tasks: dict[int, _Task], units: list[WorkUnit], workers: int,
               scheduler: str | None, bar: _Progress) -> dict[int, dict[str, Any]]:
     import dask
@@ -345,7 +366,8 @@ def _run_dask(tasks: dict[int, _Task], units: list[WorkUnit], workers: int,
         # temporary an mmap/munmap pair; measured here 10-15% slower per work unit.
         env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
         env.pop("MALLOC_TRIM_THRESHOLD_", None)
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+        spawn_env = {"distributed.nanny.pre-spawn-environ": env}
+        with dask.config.set(spawn_env), _workers_ignore_sigint():
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
