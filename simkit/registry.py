@@ -57,7 +57,7 @@ class SceneParams:
             raise ValueError(f"optional parameters {both} also have a default")
 
     @property
-    def keys(self) -> list[str]:
+    def names(self) -> list[str]:
         """Every parameter name the scene accepts, sorted."""
         return sorted({*self.defaults, *self.optional})
 
@@ -253,7 +253,7 @@ def resolve_params(simulator: str, scene: str, params: Mapping[str, Any]) -> dic
     unknown = sorted(set(params) - set(spec.defaults) - set(spec.optional))
     if unknown:
         guesses = {k: close[0] for k in unknown
-                   if (close := difflib.get_close_matches(k, spec.keys, n=1))}
+                   if (close := difflib.get_close_matches(k, spec.names, n=1))}
         if len(unknown) == 1:
             hint = f" (did you mean {guesses[unknown[0]]!r}?)" if guesses else ""
         else:

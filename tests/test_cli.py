@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -127,6 +128,10 @@ def test_missing_gpu_arch_is_one_line_before_the_output_folder(tmp_path, capsys)
         "simkit: error: arch='cuda' was requested but Taichi finds no cuda device here; "
         "use arch='auto' to fall back to the CPU")
     assert not out.exists()
+    # raised in a Dask worker (a remote scheduler), it crosses to the driver intact
+    shipped = copy.deepcopy(ArchUnavailable("vulkan"))
+    assert (type(shipped), shipped.arch) == (ArchUnavailable, "vulkan")
+    assert str(shipped).startswith("arch='vulkan' was requested but Taichi finds no vulkan")
 
 
 def test_ctrl_c_with_two_workers_is_one_line_and_resume_completes(tmp_path):

@@ -184,13 +184,13 @@ def test_scene_declarations_are_checked(monkeypatch):
     with pytest.raises(ValueError, match=r"simulator 'plain': scenes must map scene names to "
                                          r"SceneParams, got \('box',\)"):
         register_simulator("plain", scenes=("box",))(type("Plain", (), {}))
-    declare_simulator("declared_box", module="simkit.simulators.analytic", uses_taichi=False,
+    declare_simulator("declared_box", module="simkit.errors", uses_taichi=False,
                       scenes={"box": SceneParams({"size": 1.0})})
     with pytest.raises(ValueError, match=r"simulator 'declared_box' registers scenes "
                                          r"\['ball'\] but declares \['box'\]"):
         register_simulator("declared_box", scenes=("ball",))(type("Other", (), {}))
     with pytest.raises(ValueError, match=r"simulator 'declared_box' is declared but "
-                                         r"simkit.simulators.analytic registers no class"):
+                                         r"simkit.errors registers no class"):
         _ = get_simulator("declared_box").cls
     with pytest.raises(ValueError, match="simulator 'heat' is already registered"):
         declare_simulator("heat", module="elsewhere", uses_taichi=False,
