@@ -15,6 +15,7 @@ from pathlib import Path
 
 from simkit._version import __version__
 from simkit.errors import DatasetError, RecipeError, SimulationDiverged
+from simkit.runtime import ArchUnavailable
 
 __all__ = ["main"]
 
@@ -58,6 +59,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     res = generate(args.recipe, args.out, workers=args.workers, scheduler=args.scheduler,
                    resume=args.resume, arch=args.arch, progress=not args.no_progress)
+    if res.already_complete:
+        print(f"{res.root}: already complete ({res.stored} trajectories stored, {res.dropped} "
+              f"dropped, {res.shards_reused} shards); nothing written")
+        return 0
     print(f"wrote {res.root}: {res.stored} trajectories stored, {res.dropped} dropped, "
           f"{res.shards_written} shards written, {res.shards_reused} reused, "
           f"{res.seconds:.1f} s")
@@ -156,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                "stats": _cmd_stats, "simulators": _cmd_simulators}[args.command]
     try:
         return command(args)
-    except (DatasetError, RecipeError, SimulationDiverged, ValueError, FileExistsError,
-            FileNotFoundError, OSError) as exc:
+    except (DatasetError, RecipeError, SimulationDiverged, ArchUnavailable, ValueError,
+            FileExistsError, FileNotFoundError, OSError) as exc:
         if args.debug:
             raise
         print(f"simkit: error: {exc}", file=sys.stderr)

@@ -9,11 +9,14 @@ temporary files are removed, and the rest is generated with the same seeds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +42,29 @@ log = logging.getLogger("simkit.generate")
 
 @dataclass(frozen=True)
 class GenerationResult:
+    """What :func:`generate` did.
+
+    Attributes
+    ----------
+    root : Path
+        The dataset folder.
+    stored, dropped : int
+        Trajectories in the dataset, and those dropped after failing.
+    shards_written, shards_reused : int
+        Shards written by this run, and those an earlier run had finished.
+    seconds : float
+        Wall time of this run.
+    already_complete : bool
+        ``resume=True`` found the dataset complete and wrote nothing.
+    """
+
     root: Path
     stored: int
     dropped: int
     shards_written: int
     shards_reused: int
     seconds: float
+    already_complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,27 +192,40 @@ def _existing_unit(root: Path, unit: WorkUnit) -> dict[str, Any] | None:
             "records": records, "moments": moments}
 
 
-def _prepare_folder(root: Path, recipe: Recipe, resume: bool) -> None:
-    resolved = recipe.to_json()
+def _check_same_recipe(root: Path, recipe: Recipe) -> None:
     copy = root / RECIPE_COPY
+    if not copy.exists():
+        raise DatasetError(f"{copy}: missing; {root} was not started by `simkit generate`")
+    earlier = json.loads(copy.read_text(encoding="utf-8"))
+    if config_sha256(earlier) != config_sha256(recipe.to_json()):
+        raise RecipeError(f"{root}: was started with a different recipe (see {copy}); "
+                          "resume with the same recipe or choose another --out")
+
+
+def _prepare_folder(root: Path, recipe: Recipe, resume: bool) -> None:
     if root.exists() and any(root.iterdir()):
         if not resume:
             raise FileExistsError(f"{root}: output folder exists and is not empty; pass --resume "
                                   "to complete it, or choose another --out")
-        if (root / MANIFEST).exists():
-            raise FileExistsError(f"{root}: dataset is already complete (manifest.json exists)")
-        if not copy.exists():
-            raise DatasetError(f"{copy}: missing; {root} was not started by `simkit generate`")
-        earlier = json.loads(copy.read_text(encoding="utf-8"))
-        if config_sha256(earlier) != config_sha256(resolved):
-            raise RecipeError(f"{root}: was started with a different recipe (see {copy}); "
-                              "resume with the same recipe or choose another --out")
+        _check_same_recipe(root, recipe)
         removed = remove_stale_tmp(root)
         if removed:
             log.info("removed %d temporary files of the interrupted run", len(removed))
     else:
         root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(copy, json.dumps(resolved, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(root / RECIPE_COPY,
+                          json.dumps(recipe.to_json(), indent=1, sort_keys=True) + "\n")
+
+
+def _complete(root: Path, recipe: Recipe, seconds: float) -> GenerationResult:
+    """The result of resuming a finished dataset: nothing written."""
+    _check_same_recipe(root, recipe)
+    manifest = Manifest.read(root)
+    stored = len(manifest.ok_records())
+    shards = sum(len(info["shards"]) for info in manifest.splits.values())
+    return GenerationResult(root=root, stored=stored, dropped=len(manifest.trajectories) - stored,
+                            shards_written=0, shards_reused=shards, seconds=seconds,
+                            already_complete=True)
 
 
 def generate(
@@ -219,24 +252,48 @@ def generate(
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:port``); excludes ``workers``.
     resume : bool
-        Complete an interrupted run in ``out``.
+        Complete an interrupted run in ``out``; on a complete dataset, write nothing and
+        return with ``already_complete=True``.
     arch : str
-        Taichi arch for simulators that use Taichi (see :func:`simkit.init`).
+        Taichi arch for simulators that use Taichi (see :func:`simkit.init`); where it
+        cannot work on this machine, nothing is written (a remote ``scheduler``'s
+        workers check it themselves).
     progress : bool
         Show a live progress bar (trajectories, throughput, ETA) on stderr.
 
     Returns
     -------
     GenerationResult
+
+    Raises
+    ------
+    RecipeError
+        The recipe is invalid (before ``out`` is created), or differs from the one
+        ``out`` was started with.
+    FileExistsError
+        ``out`` is not empty and ``resume`` is false.
+    simkit.runtime.ArchUnavailable
+        ``arch`` names a GPU arch this machine lacks.
+    SimulationDiverged, DatasetError
+        See :func:`run_work_unit` and the dataset checks.
     """
+    t_start = time.perf_counter()
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
-    if not isinstance(workers, int) or workers < 1:
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     if scheduler is not None and workers != 1:
         raise ValueError("give either workers (a local cluster) or scheduler, not both")
     root = Path(out).resolve()
-    t_start = time.perf_counter()
+    if get_simulator(recipe.simulator).uses_taichi and scheduler is None:
+        from simkit.runtime import check_arch
+
+        check_arch(arch)
+    if resume and (root / MANIFEST).exists():
+        return _complete(root, recipe, time.perf_counter() - t_start)
+    if (root / MANIFEST).exists():
+        raise FileExistsError(f"{root}: holds a complete dataset (manifest.json); choose "
+                              "another --out")
     _prepare_folder(root, recipe, resume)
 
     units = recipe.work_units()
@@ -278,6 +335,24 @@ def generate(
                             seconds=time.perf_counter() - t_start)
 
 
+@contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored, so that Ctrl-C (sent by the terminal to
+    every process of the group) interrupts the driver alone, which closes the cluster.
+
+    Only an ignored disposition survives the workers' exec, so this process ignores
+    SIGINT while it starts them: a Ctrl-C in those seconds is lost, not half-handled.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; leave them alone
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run_dask(tasks: dict[int, _Task], units: list[WorkUnit], workers: int,
               scheduler: str | None, bar: _Progress) -> dict[int, dict[str, Any]]:
     import dask
@@ -291,7 +366,8 @@ def _run_dask(tasks: dict[int, _Task], units: list[WorkUnit], workers: int,
         # temporary an mmap/munmap pair; measured here 10-15% slower per work unit.
         env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
         env.pop("MALLOC_TRIM_THRESHOLD_", None)
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+        spawn_env = {"distributed.nanny.pre-spawn-environ": env}
+        with dask.config.set(spawn_env), _workers_ignore_sigint():
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)

@@ -23,6 +23,10 @@ A recipe is YAML::
 Every trajectory's parameters and seed derive from ``(seed, split, index, attempt)``
 alone, so any worker can build any trajectory and a resumed run matches an
 uninterrupted one.
+
+Parameters are checked against the scene's declaration
+(:func:`simkit.registry.resolve_params`) when the recipe is parsed, without importing
+the simulator: a misspelled or conflicting parameter fails before anything is written.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import yaml
 
 from simkit.errors import RecipeError
 from simkit.io.shard import DEFAULT_COMPRESSION, Compression
-from simkit.registry import get_simulator
+from simkit.registry import get_simulator, resolve_params
 
 __all__ = ["Recipe", "Distribution", "WorkUnit", "load_recipe"]
 
@@ -163,8 +167,7 @@ class Recipe:
         if missing:
             raise RecipeError(f"recipe is missing required keys {missing}")
         try:
-            entry = get_simulator(str(data["simulator"]))
-            entry.check_scene(str(data["scene"]))
+            scene = get_simulator(str(data["simulator"])).check_scene(str(data["scene"]))
         except ValueError as exc:
             raise RecipeError(str(exc)) from None
         frames, wi, seed = data["frames"], data["write_interval"], data["seed"]
@@ -207,6 +210,12 @@ class Recipe:
                 raise RecipeError(f"split {name!r}: count must be a positive int, got {count!r}")
             splits[name] = count
 
+        drawn = sorted({*sampled, *(k for over in split_sampled.values() for k in over)})
+        by_scene = [k for k in drawn if k in scene.fixed]
+        if by_scene:
+            raise RecipeError(f"parameters {by_scene} are fixed by the scene "
+                              f"{data['scene']!r}; they cannot be sampled")
+
         per_shard = data.get("trajectories_per_shard", 4)
         if not isinstance(per_shard, int) or per_shard < 1:
             raise RecipeError(f"'trajectories_per_shard' must be a positive int, got {per_shard!r}")
@@ -231,12 +240,24 @@ class Recipe:
                                       fletcher32=bool(storage.get("fletcher32", True)))
         except ValueError as exc:
             raise RecipeError(f"storage: {exc}") from None
-        return cls(simulator=str(data["simulator"]), scene=str(data["scene"]), frames=frames,
-                   write_interval=float(wi), splits=splits, seed=seed, fixed=fixed,
-                   sampled=sampled, split_sampled=split_sampled,
-                   trajectories_per_shard=per_shard, on_failure=action,
-                   max_attempts=attempts if action == "retry" else 1, precision=precision,
-                   compression=compression, description=str(data.get("description", "")))
+        recipe = cls(simulator=str(data["simulator"]), scene=str(data["scene"]), frames=frames,
+                     write_interval=float(wi), splits=splits, seed=seed, fixed=fixed,
+                     sampled=sampled, split_sampled=split_sampled,
+                     trajectories_per_shard=per_shard, on_failure=action,
+                     max_attempts=attempts if action == "retry" else 1, precision=precision,
+                     compression=compression, description=str(data.get("description", "")))
+        recipe._check_params()
+        return recipe
+
+    def _check_params(self) -> None:
+        """Resolve the first trajectory of every split as its simulator will (the keys
+        are the same for every trajectory of a split)."""
+        for split in sorted(self.splits, key=lambda s: s in self.split_sampled):  # shared first
+            try:
+                resolve_params(self.simulator, self.scene, self.params(split, 0))
+            except ValueError as exc:
+                where = f"split {split!r}: " if split in self.split_sampled else ""
+                raise RecipeError(f"{where}{exc}") from None
 
     def to_json(self) -> dict[str, Any]:
         """The fully resolved recipe (defaults filled in), as stored with the data."""

@@ -7,13 +7,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["RuntimeInfo", "init", "current_runtime"]
+__all__ = ["ArchUnavailable", "RuntimeInfo", "check_arch", "init", "current_runtime"]
 
 Arch = Literal["auto", "cpu", "cuda", "vulkan"]
 Precision = Literal["f32", "f64"]
 
 _ARCHES = ("auto", "cpu", "cuda", "vulkan")
 _PRECISIONS = ("f32", "f64")
+
+
+class ArchUnavailable(RuntimeError):
+    """An explicitly requested Taichi arch (``"cuda"``, ``"vulkan"``) has no device here."""
+
+    def __init__(self, arch: str) -> None:
+        super().__init__(f"arch={arch!r} was requested but Taichi finds no {arch} device here; "
+                         "use arch='auto' to fall back to the CPU")
+        self.arch = arch
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # rebuilt from the arch (Dask ships it)
+        return ArchUnavailable, (self.arch,)
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,45 @@ def taichi_program() -> object | None:
 _ARCH_NAMES = {"x64": "cpu", "arm64": "cpu", "cuda": "cuda", "vulkan": "vulkan", "metal": "metal"}
 
 
+def _check_arguments(arch: str, precision: str) -> None:
+    if arch not in _ARCHES:
+        raise ValueError(f"arch must be one of {list(_ARCHES)}, got {arch!r}")
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {list(_PRECISIONS)}, got {precision!r}")
+
+
+def check_arch(arch: Arch) -> None:
+    """Fail early, without initialising Taichi, where ``arch`` cannot work here.
+
+    Catches a Taichi build or a machine without the arch's driver (a CPU-only machine
+    asked for ``"cuda"``); :func:`init` still checks the device itself.
+
+    Parameters
+    ----------
+    arch : {"auto", "cpu", "cuda", "vulkan"}
+
+    Raises
+    ------
+    ArchUnavailable
+        ``arch`` is ``"cuda"`` or ``"vulkan"`` and Taichi finds no driver for it.
+    ValueError
+        ``arch`` is not one of the names above.
+    """
+    _check_arguments(arch, "f32")
+    if arch not in ("cuda", "vulkan"):
+        return
+    import taichi as ti
+    from taichi.lang.misc import is_arch_supported
+
+    ti.set_logging_level(ti.ERROR)  # the probe warns about every missing driver library
+    try:
+        supported = is_arch_supported(getattr(ti, arch))
+    finally:
+        ti.set_logging_level(ti.WARN)  # what init sets
+    if not supported:
+        raise ArchUnavailable(arch)
+
+
 def current_runtime() -> RuntimeInfo | None:
     """The runtime set up by the last :func:`init` in this process, or ``None``."""
     return _current
@@ -93,7 +144,7 @@ def init(
     ----------
     arch : {"auto", "cpu", "cuda", "vulkan"}
         ``"auto"`` tries CUDA, then Vulkan/Metal, then falls back to the CPU.
-        An explicit GPU arch that is unavailable raises ``RuntimeError``.
+        An explicit GPU arch that is unavailable raises :class:`ArchUnavailable`.
     precision : {"f32", "f64"}
         Default floating-point type of Taichi fields and kernels.
     seed : int, optional
@@ -107,6 +158,13 @@ def init(
     -------
     RuntimeInfo
 
+    Raises
+    ------
+    ArchUnavailable
+        ``arch`` is ``"cuda"`` or ``"vulkan"`` and Taichi finds no such device.
+    ValueError
+        An argument outside the choices above.
+
     Examples
     --------
     >>> import simkit
@@ -115,10 +173,7 @@ def init(
     'cpu'
     """
     global _current, _program
-    if arch not in _ARCHES:
-        raise ValueError(f"arch must be one of {list(_ARCHES)}, got {arch!r}")
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {list(_PRECISIONS)}, got {precision!r}")
+    _check_arguments(arch, precision)
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
     if cpu_threads is not None and (not isinstance(cpu_threads, int) or cpu_threads < 1):
@@ -165,10 +220,7 @@ def init(
     if arch in ("cuda", "vulkan") and actual not in targets:
         ti.reset()
         _current = None
-        raise RuntimeError(
-            f"arch={arch!r} was requested but Taichi finds no {arch} device here; "
-            "use arch='auto' to fall back to the CPU"
-        )
+        raise ArchUnavailable(arch)
     _current = RuntimeInfo(
         arch=_ARCH_NAMES.get(actual.name, actual.name),
         requested_arch=arch,

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
 
 from simkit.cli import main
+from simkit.io import open_dataset
 
 RECIPE = {"simulator": "oscillator", "scene": "cloud2d",
           "sampled": {"n_particles": {"randint": [3, 9]}}, "frames": 3, "write_interval": 0.1,
@@ -74,3 +81,81 @@ def test_simulators_listed(capsys):
     assert main(["simulators"]) == 0
     out = capsys.readouterr().out
     assert "heat: modes2d, modes3d" in out and "oscillator: cloud2d, cloud3d" in out
+
+
+def test_misspelled_parameter_fails_before_the_output_folder_exists(tmp_path, capsys):
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump({**RECIPE, "fixed": {"omgea": 3.0}}))
+    out = tmp_path / "never"
+    assert main(["generate", str(path), "--out", str(out), "--no-progress"]) == 1
+    line = _one_error_line(capsys)
+    assert line == ("simkit: error: " + str(path) + ": oscillator scene 'cloud2d': unknown "
+                    "parameters ['omgea'] (did you mean 'omega'?); valid keys: ['box', "
+                    "'n_particles', 'omega', 'speed', 'stiff_fraction']")
+    assert not out.exists()
+    path.write_text(yaml.safe_dump(RECIPE))  # corrected: runs into the same --out
+    assert main(["generate", str(path), "--out", str(out), "--no-progress"]) == 0
+
+
+def test_resume_of_a_complete_dataset_reports_it_and_exits_0(tmp_path, recipe_file, capsys):
+    out = tmp_path / "ds"
+    assert main(["generate", str(recipe_file), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert main(["generate", str(recipe_file), "--out", str(out), "--resume"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out == (f"{out}: already complete (4 trajectories stored, 0 dropped, "
+                            "2 shards); nothing written\n")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_missing_gpu_arch_is_one_line_before_the_output_folder(tmp_path, capsys):
+    from simkit.runtime import ArchUnavailable, check_arch
+
+    try:
+        check_arch("cuda")
+    except ArchUnavailable:
+        pass
+    else:
+        pytest.skip("this machine has CUDA")
+    path = tmp_path / "kepler.yaml"
+    path.write_text(yaml.safe_dump({"simulator": "nbody", "scene": "kepler", "frames": 2,
+                                    "write_interval": 0.01, "splits": {"train": 1}, "seed": 0}))
+    out = tmp_path / "never"
+    assert main(["generate", str(path), "--out", str(out), "--arch", "cuda"]) == 1
+    assert _one_error_line(capsys) == (
+        "simkit: error: arch='cuda' was requested but Taichi finds no cuda device here; "
+        "use arch='auto' to fall back to the CPU")
+    assert not out.exists()
+    # raised in a Dask worker (a remote scheduler), it crosses to the driver intact
+    shipped = copy.deepcopy(ArchUnavailable("vulkan"))
+    assert (type(shipped), shipped.arch) == (ArchUnavailable, "vulkan")
+    assert str(shipped).startswith("arch='vulkan' was requested but Taichi finds no vulkan")
+
+
+def test_ctrl_c_with_two_workers_is_one_line_and_resume_completes(tmp_path):
+    recipe = {"simulator": "heat", "scene": "modes3d", "fixed": {"resolution": 24, "n_modes": 16},
+              "frames": 8, "write_interval": 2e-3, "splits": {"train": 16}, "seed": 1,
+              "trajectories_per_shard": 1}
+    path = tmp_path / "heat.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "ds"
+    cmd = [sys.executable, "-m", "simkit.cli", "generate", str(path), "--out", str(out),
+           "--workers", "2", "--no-progress"]
+    # a terminal's Ctrl-C signals the whole process group: the driver and its workers
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    shards = out / "data" / "train"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(shards.glob("shard-*.h5")):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.splitlines() == [
+        "simkit: interrupted; `simkit generate ... --resume` completes a dataset"]
+    n_done = len(list(shards.glob("shard-*.h5")))
+    assert 1 <= n_done < 16 and not (out / "manifest.json").exists()
+    assert main(["generate", str(path), "--out", str(out), "--resume", "--no-progress"]) == 0
+    assert len(open_dataset(out).ids("train")) == 16

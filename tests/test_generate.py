@@ -129,17 +129,26 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     assert resumed.validate().ok  # no temporary files left, checksums fine
 
 
-def test_resume_refuses_another_recipe_and_a_finished_dataset(tmp_path):
+def test_resume_of_a_finished_dataset_writes_nothing_and_refuses_another_recipe(tmp_path):
     generate(Recipe.from_dict(HEAT), tmp_path / "ds", progress=False)
-    with pytest.raises(FileExistsError, match="already complete"):
-        generate(Recipe.from_dict(HEAT), tmp_path / "ds", resume=True, progress=False)
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "ds").rglob("*")}
+    res = generate(Recipe.from_dict(HEAT), tmp_path / "ds", resume=True, progress=False)
+    assert res.already_complete
+    assert (res.stored, res.dropped, res.shards_written, res.shards_reused) == (7, 0, 0, 4)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "ds").rglob("*")} == before
+    with pytest.raises(RecipeError, match="different recipe"):
+        generate(Recipe.from_dict(dict(HEAT, seed=43)), tmp_path / "ds", resume=True,
+                 progress=False)
+    with pytest.raises(FileExistsError, match="holds a complete dataset"):
+        generate(Recipe.from_dict(HEAT), tmp_path / "ds", progress=False)
     (tmp_path / "ds" / "manifest.json").unlink()
     with pytest.raises(RecipeError, match="different recipe"):
         generate(Recipe.from_dict(dict(HEAT, seed=43)), tmp_path / "ds", resume=True,
                  progress=False)
 
 
-@register_simulator("flaky_heat", scenes=("modes2d",), uses_taichi=False)
+@register_simulator("flaky_heat", scenes={"modes2d": get_simulator("heat").params["modes2d"]},
+                    uses_taichi=False)
 class FlakyHeat(HeatModes):
     """Heat modes that blow up (NaN at frame 2) for every seed divisible by 3."""
 

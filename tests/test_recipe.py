@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 
 import pytest
 
+from simkit import registry
 from simkit.errors import RecipeError
 from simkit.recipe import Recipe, load_recipe
+from simkit.registry import (
+    SceneParams,
+    declare_simulator,
+    get_simulator,
+    register_simulator,
+    resolve_params,
+)
+from simkit.simulators.catalog import MPM_MATERIAL_PARAMS
 
 BASE = {"simulator": "heat", "scene": "modes2d", "frames": 3, "write_interval": 0.1,
         "splits": {"train": 5, "test": 2}, "seed": 1}
@@ -104,3 +115,120 @@ def test_load_recipe_names_the_file(tmp_path):
         load_recipe(path)
     with pytest.raises(RecipeError, match="nope.yaml: no such recipe file"):
         load_recipe(tmp_path / "nope.yaml")
+
+
+# ---------------------------------------------------------------- simulator parameters
+MPM = {"simulator": "mpm", "scene": "dam_break", "frames": 2, "write_interval": 0.01,
+       "splits": {"train": 2}, "seed": 0}
+
+
+@pytest.mark.parametrize(("recipe", "message"), [
+    (dict(BASE, fixed={"resolutoin": 8}),
+     r"heat scene 'modes2d': unknown parameters \['resolutoin'\] \(did you mean 'resolution'\?\); "
+     r"valid keys: \['amplitude', 'diffusivity', 'length', 'max_wavenumber', "
+     r"'mean_temperature', 'n_modes', 'resolution'\]$"),
+    (dict(BASE, sampled={"kappa": {"uniform": [0.1, 0.2]}}),
+     r"^heat scene 'modes2d': unknown parameters \['kappa'\]; valid keys: \["),
+    (dict(BASE, splits={"train": 2, "ood": {"count": 1, "sampled": {
+        "diffusivityy": {"uniform": [0.1, 0.2]}}}}),
+     r"^split 'ood': heat scene 'modes2d': unknown parameters \['diffusivityy'\] "
+     r"\(did you mean 'diffusivity'\?\)"),
+    (dict(MPM, fixed={"widht": 0.2, "youngs_modulus": 1e5}),
+     r"mpm scene 'dam_break': unknown parameters \['widht'\] \(did you mean 'width'\?\); "
+     r"valid keys: \[.*'n_grid'.*'width'\] and optional parameters \['bulk_modulus', .*"
+     r"'youngs_modulus'\]$"),
+    (dict(MPM, scene="multimaterial", fixed={"youngs_modulus": 1e5}),
+     r"mpm scene 'multimaterial': unknown parameters \['youngs_modulus'\]; valid keys: "
+     r"\[.*\]$"),
+    (dict(MPM, scene="mpm99", fixed={"n_grid": 64}),
+     r"mpm scene 'mpm99' fixes n_grid = 128; got 64 \(leave it out or give that value\)"),
+    (dict(MPM, scene="mpm99", fixed={"quality": 2, "fixed_dt": 1e-4}),
+     r"mpm scene 'mpm99' fixes fixed_dt = 5e-05; got 0.0001"),
+    (dict(MPM, scene="mpm99", sampled={"dim": {"choice": [2, 3]}}),
+     r"parameters \['dim'\] are fixed by the scene 'mpm99'; they cannot be sampled"),
+    (dict(MPM, simulator="nbody", scene="periodic_box", fixed={"gravity": "direct"}),
+     r"nbody scene 'periodic_box' fixes gravity = 'pm'; got 'direct'"),
+])
+def test_parameters_are_checked_against_the_scene_when_parsed(recipe, message):
+    with pytest.raises(RecipeError, match=message):
+        Recipe.from_dict(recipe)
+
+
+def test_a_value_equal_to_the_fixed_one_is_accepted_and_kept():
+    r = Recipe.from_dict(dict(MPM, scene="mpm99", fixed={"quality": 2, "n_grid": 256,
+                                                         "gravity": 50}))
+    p = resolve_params("mpm", "mpm99", r.params("train", 0))
+    assert (p["n_grid"], p["fixed_dt"], p["gravity"], p["dim"]) == (256, 5e-5, 50.0, 2)
+    box = Recipe.from_dict(dict(MPM, simulator="nbody", scene="periodic_box",
+                                fixed={"gravity": "pm", "lattice": 4}))
+    assert resolve_params("nbody", "periodic_box", box.params("train", 1))["gravity"] == "pm"
+    assert resolve_params("nbody", "kepler", {})["gravity"] == "direct"
+
+
+def test_resolve_params_fills_defaults_and_passes_optional_keys_only_when_given():
+    p = resolve_params("mpm", "dam_break", {"width": 0.3, "bulk_modulus": 1e5})
+    assert p["width"] == 0.3 and p["height"] == 0.5 and p["n_grid"] == 64
+    assert p["bulk_modulus"] == 1e5 and "youngs_modulus" not in p
+    assert resolve_params("heat", "modes3d", {})["resolution"] == 32
+    with pytest.raises(ValueError, match=r"unknown scene 'modes4d' for simulator 'heat'; "
+                                         r"expected one of \['modes2d', 'modes3d'\]"):
+        resolve_params("heat", "modes4d", {})
+
+
+def test_scene_declarations_are_checked(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # nothing leaks
+    with pytest.raises(ValueError, match=r"fixed parameters \['n'\] have no default"):
+        SceneParams({"m": 1}, fixed={"n": 2})
+    with pytest.raises(ValueError, match=r"optional parameters \['m'\] also have a default"):
+        SceneParams({"m": 1}, optional=("m",))
+    with pytest.raises(ValueError, match=r"simulator 'plain': scenes must map scene names to "
+                                         r"SceneParams, got \('box',\)"):
+        register_simulator("plain", scenes=("box",))(type("Plain", (), {}))
+    declare_simulator("declared_box", module="simkit.errors", uses_taichi=False,
+                      scenes={"box": SceneParams({"size": 1.0})})
+    with pytest.raises(ValueError, match=r"simulator 'declared_box' registers scenes "
+                                         r"\['ball'\] but declares \['box'\]"):
+        register_simulator("declared_box", scenes=("ball",))(type("Other", (), {}))
+    with pytest.raises(ValueError, match=r"simulator 'declared_box' is declared but "
+                                         r"simkit.errors registers no class"):
+        _ = get_simulator("declared_box").cls
+    with pytest.raises(ValueError, match="simulator 'heat' is already registered"):
+        declare_simulator("heat", module="elsewhere", uses_taichi=False,
+                          scenes={"box": SceneParams({})})
+
+
+def test_mpm_material_overrides_are_the_material_models_parameters():
+    from simkit.simulators.mpm.materials import MODELS
+
+    assert set(MPM_MATERIAL_PARAMS) == {"density"} | {k for m in MODELS.values()
+                                                       for k in m.defaults}
+
+
+def test_an_mpm_recipe_is_checked_without_importing_taichi(tmp_path):
+    path = tmp_path / "mpm.yaml"
+    path.write_text(textwrap.dedent("""
+        simulator: mpm
+        scene: dam_break
+        fixed: {n_grid: 32, widht: 0.2}
+        frames: 2
+        write_interval: 0.01
+        splits: {train: 1}
+        seed: 0
+    """))
+    code = textwrap.dedent(f"""
+        import sys, time
+        t0 = time.perf_counter()
+        from simkit.errors import RecipeError
+        from simkit.recipe import load_recipe
+        try:
+            load_recipe({str(path)!r})
+        except RecipeError as exc:
+            print(exc)
+        print(time.perf_counter() - t0, "taichi" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert "mpm scene 'dam_break': unknown parameters ['widht']" in out[0]
+    seconds, taichi = out[1].split()
+    assert taichi == "False"
+    assert float(seconds) < 2.0  # import and check: 0.2 s measured on 2 busy cores

@@ -14,17 +14,9 @@ from typing import Any
 import numpy as np
 
 from simkit.io.schema import Schema, Variable
-from simkit.registry import register_simulator
+from simkit.registry import register_simulator, resolve_params
 
 __all__ = ["HeatModes", "HarmonicParticles"]
-
-
-def _resolve_params(name: str, defaults: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ValueError(f"{name}: unknown parameters {unknown}; expected some of "
-                         f"{sorted(defaults)}")
-    return {**defaults, **params}
 
 
 def _positive(name: str, **values: float) -> None:
@@ -47,7 +39,7 @@ class _ClosedForm:
         self.time = float(t_end)
 
 
-@register_simulator("heat", scenes=("modes2d", "modes3d"), uses_taichi=False)
+@register_simulator("heat")
 class HeatModes(_ClosedForm):
     """Periodic heat equation, exact solution from random Fourier modes.
 
@@ -66,21 +58,12 @@ class HeatModes(_ClosedForm):
         "a_m ~ amplitude * U(-1, 1), phi_m ~ U(0, 2 pi). Values at cell centres. "
         "Boundaries: periodic on every face. Units: SI (K, m, s)."
     )
-    DEFAULTS: dict[str, Any] = {
-        "resolution": 32,
-        "length": 1.0,
-        "diffusivity": 1e-2,
-        "n_modes": 4,
-        "max_wavenumber": 4,
-        "amplitude": 1.0,
-        "mean_temperature": 300.0,
-    }
     FACES = {2: ("x_lo", "x_hi", "y_lo", "y_hi"),
              3: ("x_lo", "x_hi", "y_lo", "y_hi", "z_lo", "z_hi")}
     BOUNDARY_CODES = ("periodic", "dirichlet", "neumann")
 
     def __init__(self, ndim: int, params: dict[str, Any], seed: int) -> None:
-        p = _resolve_params("heat", self.DEFAULTS, params)
+        p = resolve_params("heat", f"modes{ndim}d", params)
         _positive("heat", length=p["length"], diffusivity=p["diffusivity"],
                   amplitude=p["amplitude"], mean_temperature=p["mean_temperature"])
         for key in ("resolution", "n_modes", "max_wavenumber"):
@@ -153,7 +136,7 @@ class HeatModes(_ClosedForm):
         return {"temperature": temp, "temperature_gradient": grad, "temperature_hessian": hess}
 
 
-@register_simulator("oscillator", scenes=("cloud2d", "cloud3d"), uses_taichi=False)
+@register_simulator("oscillator")
 class HarmonicParticles(_ClosedForm):
     """A cloud of independent isotropic harmonic oscillators, solved exactly.
 
@@ -171,17 +154,10 @@ class HarmonicParticles(_ClosedForm):
         "V uniform in [-speed, speed]^d; particle types drawn with P(stiff) = "
         "stiff_fraction. No boundaries. Units: SI (m, s)."
     )
-    DEFAULTS: dict[str, Any] = {
-        "n_particles": 64,
-        "omega": 2 * math.pi,
-        "stiff_fraction": 0.5,
-        "box": 1.0,
-        "speed": 0.1,
-    }
     MATERIALS = {"name": ("soft", "stiff"), "omega_factor": (1.0, 2.0)}
 
     def __init__(self, ndim: int, params: dict[str, Any], seed: int) -> None:
-        p = _resolve_params("oscillator", self.DEFAULTS, params)
+        p = resolve_params("oscillator", f"cloud{ndim}d", params)
         _positive("oscillator", omega=p["omega"], box=p["box"], speed=p["speed"])
         if not isinstance(p["n_particles"], int) or p["n_particles"] < 1:
             raise ValueError(f"oscillator: 'n_particles' must be a positive int, got "

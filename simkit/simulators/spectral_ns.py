@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,8 @@ import scipy.fft as sfft
 
 from simkit.errors import SpectralBlowUp
 from simkit.io.schema import Schema, Variable
-from simkit.registry import register_simulator
+from simkit.registry import register_simulator, resolve_params
+from simkit.simulators.catalog import SPECTRAL_NS
 
 __all__ = ["SpectralNS2D", "SpectralNSSimulator", "gaussian_random_field", "taylor_green",
            "downsample", "forcing_field", "vorticity_schema", "spectral_operators",
@@ -395,7 +398,7 @@ def vorticity_schema(m: int) -> Schema:
                   coords={"y": coords, "x": coords}, coord_units={"y": "m", "x": "m"})
 
 
-@register_simulator("spectral_ns", scenes=("fno", "kolmogorov"), uses_taichi=False)
+@register_simulator("spectral_ns")
 class SpectralNSSimulator:
     """One trajectory of :class:`SpectralNS2D` for ``simkit generate``.
 
@@ -414,16 +417,11 @@ class SpectralNSSimulator:
         "grid points j/n (storage order y, x) after spectral truncation. Units: SI "
         "(1/s for vorticity)."
     )
-    DEFAULTS: dict[str, Any] = {"resolution": 64, "stored_resolution": 64, "viscosity": 1e-3,
-                                "dt": 1e-3, "alpha": 2.5, "tau": 7.0, "forcing_amplitude": 0.1,
-                                "forcing_wavenumber": 4, "drag": 0.0, "scheme": "euler"}
+    #: Parameter defaults (the same for both scenes), declared in simkit.simulators.catalog.
+    DEFAULTS: Mapping[str, Any] = MappingProxyType(SPECTRAL_NS)
 
     def __init__(self, scene: str, params: dict[str, Any], seed: int) -> None:
-        unknown = sorted(set(params) - set(self.DEFAULTS))
-        if unknown:
-            raise ValueError(f"spectral_ns: unknown parameters {unknown}; expected some of "
-                             f"{sorted(self.DEFAULTS)}")
-        p = {**self.DEFAULTS, **params}
+        p = resolve_params("spectral_ns", scene, params)
         n, m = int(p["resolution"]), int(p["stored_resolution"])
         if n < 8 or n % 2 or m < 2 or m % 2 or m > n:
             raise ValueError(f"spectral_ns: need even resolution >= 8 and even "

@@ -1,7 +1,8 @@
 """Named fluid scenes: a config, obstacles, sources and an initial velocity from params.
 
 Every scene validates its parameters (unknown names and bad values raise
-``ValueError`` naming them) and draws its randomness (obstacle placement, initial
+``ValueError`` naming them; the names and defaults are declared in
+:mod:`simkit.simulators.catalog`) and draws its randomness (obstacle placement, initial
 perturbations) from the trajectory seed only.
 """
 
@@ -12,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from simkit.registry import resolve_params
+from simkit.simulators.catalog import FLUID_COMMON, FLUID_SCENES
 from simkit.simulators.fluid.engine import FluidConfig, Side
 
 __all__ = ["SCENES", "SceneSetup", "build_scene", "describe", "cell_centres"]
@@ -61,13 +64,10 @@ def box_sdf(x: list[np.ndarray], centre, half: tuple[float, ...]) -> np.ndarray:
     return outside + inside
 
 
-def _check(params: dict[str, Any], defaults: dict[str, Any], scene: str) -> dict[str, Any]:
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ValueError(f"fluid scene {scene!r}: unknown parameters {unknown}; expected some "
-                         f"of {sorted(defaults)}")
-    p = {**defaults, **params}
-    for key, default in defaults.items():
+def _check(params: dict[str, Any], scene: str) -> dict[str, Any]:
+    """The parameters of ``scene`` with defaults filled in; numbers must be finite, >= 0."""
+    p = resolve_params("fluid", scene, params)
+    for key, default in FLUID_SCENES[scene].defaults.items():
         if isinstance(default, bool):
             continue
         if isinstance(default, int | float) and not (
@@ -76,7 +76,8 @@ def _check(params: dict[str, Any], defaults: dict[str, Any], scene: str) -> dict
     return p
 
 
-COMMON = {"advection": "maccormack", "cfl": 0.5, "rtol": 1e-6, "export": "fields"}
+#: Parameters every scene takes (see :data:`simkit.simulators.catalog.FLUID_COMMON`).
+COMMON = FLUID_COMMON
 
 
 def _common(p: dict[str, Any]) -> dict[str, Any]:
@@ -88,8 +89,7 @@ def _common(p: dict[str, Any]) -> dict[str, Any]:
 def lid_cavity(params: dict[str, Any], rng: np.random.Generator) -> SceneSetup:
     """Unit square, lid ``y = 1`` moving at ``lid_velocity`` along ``x``; fluid at rest;
     ``viscosity = lid_velocity / reynolds`` (the Ghia, Ghia & Shin 1982 benchmark)."""
-    p = _check(params, {"resolution": 64, "reynolds": 100.0, "lid_velocity": 1.0, **COMMON},
-               "lid_cavity")
+    p = _check(params, "lid_cavity")
     n, U = int(p["resolution"]), float(p["lid_velocity"])
     cfg = FluidConfig(shape=(n, n), h=1.0 / n, viscosity=U / float(p["reynolds"]),
                       sides={"y+": Side("noslip", (U, 0.0))}, dt_max=0.5 / n, **_common(p))
@@ -101,9 +101,7 @@ def karman(params: dict[str, Any], rng: np.random.Generator) -> SceneSetup:
     outflow at ``x = length``, free-slip ``y`` walls ``height`` apart, cylinder centred
     at ``(centre_x, height / 2)``; ``viscosity = U / reynolds``. A small random
     transverse velocity starts the shedding."""
-    p = _check(params, {"reynolds": 100.0, "cells_per_diameter": 16, "length": 24.0,
-                        "height": 12.0, "centre_x": 6.0, "inflow_velocity": 1.0, **COMMON},
-               "karman")
+    p = _check(params, "karman")
     h = 1.0 / int(p["cells_per_diameter"])
     shape = (round(p["length"] / h), round(p["height"] / h))
     U = float(p["inflow_velocity"])
@@ -122,8 +120,7 @@ def smoke_plume(params: dict[str, Any], rng: np.random.Generator) -> SceneSetup:
     """Hot smoke rising from a disc (ball) source at the bottom centre of a box of
     height 1 m open at the top, around ``n_obstacles`` random spheres and boxes;
     ``f_y = -alpha * smoke + beta * temperature``; free-slip side and bottom walls."""
-    p = _check(params, {"dim": 2, "resolution": 64, "n_obstacles": 2, "source_radius": 0.08,
-                        "alpha": 0.0, "beta": 1.0, "viscosity": 0.0, **COMMON}, "smoke_plume")
+    p = _check(params, "smoke_plume")
     dim, n = int(p["dim"]), int(p["resolution"])
     if dim not in (2, 3):
         raise ValueError(f"fluid scene 'smoke_plume': dim must be 2 or 3, got {p['dim']!r}")
@@ -152,7 +149,7 @@ def smoke_plume(params: dict[str, Any], rng: np.random.Generator) -> SceneSetup:
 def taylor_green(params: dict[str, Any], rng: np.random.Generator) -> SceneSetup:
     """``u = (sin x cos y, -cos x sin y) e^{-2 nu t}`` on ``[0, pi]^2`` with free-slip
     walls: an exact Navier-Stokes solution (kinetic energy decays as ``e^{-4 nu t}``)."""
-    p = _check(params, {"resolution": 64, "viscosity": 0.01, **COMMON}, "taylor_green")
+    p = _check(params, "taylor_green")
     n = int(p["resolution"])
     h = math.pi / n
     cfg = FluidConfig(shape=(n, n), h=h, viscosity=float(p["viscosity"]),

@@ -4,7 +4,12 @@ Every scene takes the common parameters (``COMMON``: dimension, grid, seeding, t
 stepping, walls, extra outputs) and its own. Single-material scenes also accept the
 parameters of their material's model (``friction_angle`` for sand, ``bulk_modulus``
 for water, ...) and ``density``. Lengths in m, speeds in m/s, SI throughout, except
-the ``mpm99`` scene, which reproduces Taichi's mpm99 example in its own units.
+the ``mpm99`` scene, which reproduces Taichi's mpm99 example in its own units (and
+refuses a grid, step, gravity or wall setting other than the example's).
+
+The parameters and their defaults are declared in :mod:`simkit.simulators.catalog`
+(readable without Taichi, so recipes are checked before anything is built) and filled
+in by :func:`simkit.registry.resolve_params`.
 """
 
 from collections.abc import Callable
@@ -13,22 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from simkit.registry import resolve_params
+from simkit.simulators.catalog import MPM_COMMON, MPM_SCENES
 from simkit.simulators.mpm.colliders import Collider
 from simkit.simulators.mpm.engine import MPMConfig, Particles
-from simkit.simulators.mpm.materials import MODELS, PRESETS, material
+from simkit.simulators.mpm.materials import PRESETS, material
 from simkit.simulators.mpm.seeding import Box, Cylinder, ParticleBuilder, Sphere
 
 __all__ = ["COMMON", "SCENES", "Scene", "BuiltScene", "build_scene"]
 
-#: Parameters every scene takes. ``ppc = 0`` means 4 particles per cell in 2D and 8
-#: in 3D; ``fixed_dt = 0`` the CFL rule (else a fixed step in s); ``floor_friction < 0``
-#: the wall friction; ``gravity`` is the acceleration along ``-y`` (m/s^2).
-COMMON: dict[str, Any] = {
-    "dim": 2, "n_grid": 64, "domain": 1.0, "gravity": 9.81, "ppc": 0.0, "jitter": 0.0, "cfl": 0.4,
-    "dt_max": 1e-3, "fixed_dt": 0.0, "wall_mode": "separate", "wall_friction": 0.0,
-    "floor_friction": -1.0, "store_F": False, "store_C": False, "store_plastic": False,
-    "store_stress": False,
-}
+#: Parameters every scene takes (see :data:`simkit.simulators.catalog.MPM_COMMON`).
+COMMON: dict[str, Any] = MPM_COMMON
 
 
 @dataclass(frozen=True)
@@ -44,20 +44,24 @@ class Scene:
     name: str
     build: Callable[[dict[str, Any], np.random.Generator, MPMConfig, ParticleBuilder],
                     tuple[Collider, ...]]
-    defaults: dict[str, Any]
     material_param: str | None  # the parameter naming the scene's single material
     description: str
-    prepare: Callable[[dict[str, Any]], None] | None  # fixes parameters before the config
+    prepare: Callable[[dict[str, Any]], None] | None  # checks parameters before the config
 
 
 SCENES: dict[str, Scene] = {}
 
 
-def _scene(name: str, defaults: dict[str, Any], *, material_param: str | None = None,
+def _scene(name: str, *, material_param: str | None = None,
            prepare: Callable[[dict[str, Any]], None] | None = None):
+    """Register the builder of scene ``name`` (declared in the catalog)."""
+    declared = MPM_SCENES[name]  # a scene without a declaration fails at import
+    if (material_param is not None) != bool(declared.optional):
+        raise ValueError(f"mpm scene {name!r}: material overrides are declared only for "
+                         "single-material scenes")
+
     def register(fn):
-        SCENES[name] = Scene(name, fn, defaults, material_param, (fn.__doc__ or "").strip(),
-                             prepare)
+        SCENES[name] = Scene(name, fn, material_param, (fn.__doc__ or "").strip(), prepare)
         return fn
     return register
 
@@ -75,17 +79,8 @@ def _box(dim: int, x0: float, x1: float, y0: float, y1: float, depth: float = 0.
 
 def _resolve(scene: Scene, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split ``params`` into scene parameters (defaults filled) and material overrides."""
-    known = {**COMMON, **scene.defaults}
-    mat_keys: set[str] = set()
-    if scene.material_param is not None:
-        mat_keys = {"density"} | {k for m in MODELS.values() for k in m.defaults}
-    unknown = sorted(set(params) - set(known) - mat_keys)
-    if unknown:
-        raise ValueError(f"mpm scene {scene.name!r}: unknown parameters {unknown}; expected some "
-                         f"of {sorted(known)}"
-                         + (f" or material parameters {sorted(mat_keys)}" if mat_keys else ""))
-    p = {**known, **{k: v for k, v in params.items() if k in known}}
-    overrides = {k: v for k, v in params.items() if k in mat_keys and k not in known}
+    p = resolve_params("mpm", scene.name, params)
+    overrides = {k: p.pop(k) for k in MPM_SCENES[scene.name].optional if k in p}
     if p["dim"] not in (2, 3):
         raise ValueError(f"mpm scene {scene.name!r}: dim must be 2 or 3, got {p['dim']!r}")
     if p["ppc"] == 0:
@@ -131,8 +126,7 @@ def _floor(config: MPMConfig) -> float:
     return config.wall_cells * config.dx
 
 
-@_scene("dam_break", {"material": "water", "width": 0.25, "height": 0.5, "depth": 0.3},
-        material_param="material")
+@_scene("dam_break", material_param="material")
 def _dam_break(p, rng, config, b):
     """A water column of ``width`` x ``height`` against the left wall collapses
     (Martin & Moyce 1952); in 3D the column is ``depth`` deep."""
@@ -142,8 +136,7 @@ def _dam_break(p, rng, config, b):
     return ()
 
 
-@_scene("column_collapse", {"material": "sand", "width": 0.15, "aspect": 1.0, "depth": 0.3},
-        material_param="material")
+@_scene("column_collapse", material_param="material")
 def _column_collapse(p, rng, config, b):
     """A granular column of ``width`` and height ``aspect * width`` against the left wall
     collapses and runs out along the floor (Lube et al. 2005)."""
@@ -153,8 +146,7 @@ def _column_collapse(p, rng, config, b):
     return ()
 
 
-@_scene("cube_drop", {"material": "jelly", "size": 0.2, "drop_height": 0.3, "speed": 0.0,
-                      "throw_speed": 2.0, "second_cube": True}, material_param="material")
+@_scene("cube_drop", material_param="material")
 def _cube_drop(p, rng, config, b):
     """An elastic cube of ``size`` falls from ``drop_height`` above the floor with downward
     ``speed``; with ``second_cube`` a second one is thrown at it from the right at
@@ -170,7 +162,7 @@ def _cube_drop(p, rng, config, b):
     return ()
 
 
-@_scene("multimaterial", {"size": 0.2, "water": "water", "jelly": "jelly", "snow": "snow"})
+@_scene("multimaterial")
 def _multimaterial(p, rng, config, b):
     """Three blocks of ``size`` (water, jelly, snow by default, any presets) stacked
     diagonally fall and interact, as in Taichi's mpm99 but in SI units."""
@@ -182,8 +174,7 @@ def _multimaterial(p, rng, config, b):
     return ()
 
 
-@_scene("sand_pour", {"material": "sand", "width": 0.3, "height": 0.2, "obstacle_radius": 0.12,
-                      "obstacle_friction": 0.3}, material_param="material")
+@_scene("sand_pour", material_param="material")
 def _sand_pour(p, rng, config, b):
     """A block of sand falls onto a fixed sphere (a disc in 2D) of ``obstacle_radius`` with
     Coulomb friction ``obstacle_friction``."""
@@ -196,8 +187,7 @@ def _sand_pour(p, rng, config, b):
                      friction=p["obstacle_friction"]),)
 
 
-@_scene("bar_bend", {"material": "metal", "length": 0.6, "thickness": 0.08,
-                     "press_speed": 0.3}, material_param="material")
+@_scene("bar_bend", material_param="material")
 def _bar_bend(p, rng, config, b):
     """A bar clamped at its left end (a sticky box) is pushed down near its right end by a
     box moving at ``press_speed``."""
@@ -212,8 +202,7 @@ def _bar_bend(p, rng, config, b):
     return (clamp, press)
 
 
-@_scene("random", {"max_bodies": 3, "materials": "water,sand,jelly,snow,plasticine",
-                   "min_size": 0.1, "max_size": 0.25, "max_speed": 1.0})
+@_scene("random")
 def _random(p, rng, config, b):
     """1 to ``max_bodies`` boxes and spheres of random size in [``min_size``,
     ``max_size``], without overlap, with materials drawn from the comma-separated
@@ -249,8 +238,7 @@ def _random(p, rng, config, b):
     return ()
 
 
-@_scene("cylinder_drop", {"material": "rubber", "radius": 0.1, "height": 0.3,
-                          "drop_height": 0.2}, material_param="material")
+@_scene("cylinder_drop", material_param="material")
 def _cylinder_drop(p, rng, config, b):
     """A 3D upright cylinder (a disc in 2D) of ``radius`` and ``height`` dropped from
     ``drop_height``."""
@@ -262,15 +250,14 @@ def _cylinder_drop(p, rng, config, b):
     return ()
 
 
-def _mpm99_grid(p):
-    q = int(p["quality"])
-    if p["dim"] != 2 or q < 1:
-        raise ValueError("mpm scene 'mpm99' is 2D with an integer quality >= 1")
-    p.update(n_grid=128 * q, fixed_dt=1e-4 / q, gravity=50.0, wall_mode="separate",
-             wall_friction=0.0, floor_friction=0.0, domain=1.0)
+def _mpm99_quality(p):
+    # the grid (128 quality), step (1e-4 / quality), gravity and walls are fixed in the catalog
+    q = p["quality"]
+    if not isinstance(q, int) or isinstance(q, bool) or q < 1:
+        raise ValueError(f"mpm scene 'mpm99': quality must be an int >= 1, got {q!r}")
 
 
-@_scene("mpm99", {"quality": 1}, prepare=_mpm99_grid)
+@_scene("mpm99", prepare=_mpm99_quality)
 def _mpm99(p, rng, config, b):
     """Taichi's mpm99 example, in its own units (unit box, rho = 1, E = 1e3, gravity 50):
     9000 quality^2 particles in three blocks (fluid, jelly, snow) on a 128 quality grid

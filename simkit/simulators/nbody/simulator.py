@@ -6,24 +6,17 @@ from typing import Any
 import numpy as np
 
 from simkit.io.schema import Schema, Variable
-from simkit.registry import register_simulator
+from simkit.registry import get_simulator, register_simulator, resolve_params
 from simkit.simulators.nbody import ics
 from simkit.simulators.nbody.simulation import INTEGRATORS, NBody
 
 __all__ = ["NBodySimulator", "SCENES"]
 
-SCENES = ("kepler", "figure_eight", "threebody_random", "plummer", "cold_collapse",
-          "periodic_box")
-_DEFAULTS: dict[str, Any] = {"integrator": "leapfrog", "dt": 1e-3, "softening": 0.0, "n": 1024,
-                             "semi_major_axis": 1.0, "eccentricity": 0.0, "mass_ratio": 1e-3,
-                             "precision": "f64", "rtol": 1e-12, "gravity": "direct",
-                             "theta": 0.5, "lattice": 16, "mesh": 32, "amplitude": 1e-3,
-                             "mode": 1, "noise": 0.0,
-                             # REBOUND's exit conditions; 0 = off (a parameter is a number)
-                             "exit_min_distance": 0.0, "exit_max_distance": 0.0}
+#: Scene names; their parameters and defaults are declared in simkit.simulators.catalog.
+SCENES = get_simulator("nbody").scenes
 
 
-@register_simulator("nbody", scenes=SCENES, uses_taichi=True)
+@register_simulator("nbody")
 class NBodySimulator:
     """One trajectory of an N-body scene (N-body units, G = 1) for ``simkit generate``.
 
@@ -48,16 +41,10 @@ class NBodySimulator:
     )
 
     def __init__(self, scene: str, params: dict[str, Any], seed: int) -> None:
-        unknown = sorted(set(params) - set(_DEFAULTS))
-        if unknown:
-            raise ValueError(f"nbody: unknown parameters {unknown}; expected some of "
-                             f"{sorted(_DEFAULTS)}")
         if scene not in SCENES:
             raise ValueError(f"unknown nbody scene {scene!r}; expected one of {list(SCENES)}")
-        p = {**_DEFAULTS, **params}
-        if scene == "periodic_box":
-            p["gravity"] = "pm"
-        elif p["gravity"] not in ("direct", "tree"):
+        p = resolve_params("nbody", scene, params)  # periodic_box fixes gravity = "pm"
+        if scene != "periodic_box" and p["gravity"] not in ("direct", "tree"):
             raise ValueError(f"nbody: gravity must be 'direct' or 'tree' (particle-mesh needs a "
                              f"periodic scene), got {p['gravity']!r}")
         if p["integrator"] not in INTEGRATORS:
