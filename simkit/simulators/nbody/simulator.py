@@ -27,7 +27,8 @@ class NBodySimulator:
     density wave of ``amplitude`` and ``mode``, plus ``noise``; particle-mesh gravity on
     a ``mesh^3`` grid; its energy includes the mesh self-energy of the bodies, which
     varies with their place in the cells). ``gravity``: ``direct`` or ``tree``
-    (Barnes-Hut, opening angle ``theta``) for the other scenes.
+    (Barnes-Hut, opening angle ``theta``) for the other scenes. ``exit_min_distance`` /
+    ``exit_max_distance`` (0: off) end a trajectory with ``Encounter`` / ``Escape``.
     Frames carry positions, velocities, and energy, momentum and angular momentum
     diagnostics.
     """
