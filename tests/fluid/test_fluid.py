@@ -99,10 +99,9 @@ GHIA_V = {100: [0.0, -0.05906, -0.07391, -0.08864, -0.10313, -0.16914, -0.22445,
                  0.02526, 0.32235, 0.33075, 0.37095, 0.32627, 0.30353, 0.29012, 0.27485, 0.0]}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("reynolds,n,t_end", [(100, 64, 20.0), (1000, 128, 50.0)])
-def test_lid_driven_cavity_matches_ghia_within_0_02(reynolds, n, t_end):
-    simkit.init("cpu", "f32", seed=0)
+def cavity_error_against_ghia(reynolds: int, n: int, t_end: float) -> tuple[float, float]:
+    """Largest differences of the cavity's centre-line velocities ``u(x = 0.5)`` and
+    ``v(y = 0.5)`` at ``t_end`` from Ghia, Ghia & Shin's tables."""
     sim = FluidSimulator.from_scene("lid_cavity", {"resolution": n, "reynolds": reynolds}, seed=0)
     sim.advance(t_end)
     u, v = sim.engine.velocity()
@@ -111,21 +110,21 @@ def test_lid_driven_cavity_matches_ghia_within_0_02(reynolds, n, t_end):
     v_line = np.concatenate([[0.0], v[:, n // 2], [0.0]])  # y = 0.5
     err_u = np.abs(np.interp(GHIA_Y, centres, u_line) - GHIA_U[reynolds]).max()
     err_v = np.abs(np.interp(GHIA_X, centres, v_line) - GHIA_V[reynolds]).max()
+    return float(err_u), float(err_v)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reynolds,n,t_end", [(100, 64, 20.0), (1000, 128, 50.0)])
+def test_lid_driven_cavity_matches_ghia_within_0_02(reynolds, n, t_end):
+    simkit.init("cpu", "f32", seed=0)
+    err_u, err_v = cavity_error_against_ghia(reynolds, n, t_end)
     assert err_u < 0.02 and err_v < 0.02, (err_u, err_v)
 
 
 def test_coarse_lid_driven_cavity_matches_ghia_within_0_02():
     """The miniature of the test above: Re 100 on 32^2 to t = 10 s (a few seconds).
     Measured 0.009 (u) and 0.006 (v); a viscosity 30% off (Re 70 or 140) gives 0.035."""
-    n, reynolds = 32, 100
-    sim = FluidSimulator.from_scene("lid_cavity", {"resolution": n, "reynolds": reynolds}, seed=0)
-    sim.advance(10.0)
-    u, v = sim.engine.velocity()
-    centres = np.concatenate([[0.0], (np.arange(n) + 0.5) / n, [1.0]])
-    u_line = np.concatenate([[0.0], u[n // 2], [1.0]])
-    v_line = np.concatenate([[0.0], v[:, n // 2], [0.0]])
-    err_u = np.abs(np.interp(GHIA_Y, centres, u_line) - GHIA_U[reynolds]).max()
-    err_v = np.abs(np.interp(GHIA_X, centres, v_line) - GHIA_V[reynolds]).max()
+    err_u, err_v = cavity_error_against_ghia(100, 32, 10.0)
     assert err_u < 0.02 and err_v < 0.02, (err_u, err_v)
 
 
