@@ -48,6 +48,43 @@ def test_projection_leaves_divergence_below_the_tolerance_in_every_fluid_cell(di
     assert eng.velocity()[1][above] > 0.01
 
 
+# early upward speed at the centre of the smoke source per unit beta * t: the divergence-
+# free part of a uniform force on a disc is half of it in free space (2D); the free-slip
+# floor 0.02 m below the disc lowers that to 0.437 (measured at n = 32, f32 and f64)
+SOURCE_LIFT = 0.437
+
+
+def test_smoke_plume_rises_by_buoyancy_and_not_without_it():
+    """``f_y = beta T`` with ``T = 1`` held in the source disc (centre (0.5, 0.1), radius
+    0.08): at first the smoke has not moved, so the velocity at the disc centre grows as
+    ``SOURCE_LIFT * beta * t``; then the smoke climbs, its centroid higher every frame,
+    while with ``beta = 0`` it never leaves the source."""
+    n = 32
+    y = (np.arange(n) + 0.5) / n  # cell-centre heights
+    tops = {}
+    for beta in (1.0, 0.0):
+        sim = FluidSimulator.from_scene("smoke_plume", {"resolution": n, "n_obstacles": 0,
+                                                        "beta": beta}, seed=0)
+        eng = sim.engine
+        for _ in range(4):
+            eng.step(0.005)
+            v = eng.cell_velocity()[n // 2, 3, 1]  # the cell at (0.52, 0.11), index (x, y)
+            assert v == pytest.approx(SOURCE_LIFT * beta * eng.time, rel=0.01, abs=1e-12)
+        centroid = []
+        for t_frame in (0.2, 0.4, 0.6, 0.8, 1.0):
+            eng.advance(t_frame)
+            smoke = eng.scalar(0)
+            centroid.append(float((smoke * y).sum() / smoke.sum()))
+        tops[beta] = y[smoke.max(axis=0) > 0.1].max()
+        if beta:
+            assert np.all(np.diff(centroid) > 1e-3) and centroid[-1] > 0.15, centroid
+        else:
+            np.testing.assert_allclose(centroid, centroid[0], rtol=1e-9)
+    # the highest cell holding smoke above 0.1: the source's top cell (0.17 m) without
+    # buoyancy, about 0.2 m higher with it (0.3 m: the front has moved ~ 0.44 t^2 / 2)
+    assert tops[0.0] < 0.18 and tops[1.0] > 0.3, tops
+
+
 def taylor_green_error(n: int, nu: float = 0.01, t_end: float = 1.0) -> tuple[float, float]:
     """Max error of ``u_x`` against the exact Taylor-Green vortex at ``t_end`` with
     ``dt = h / 2``, and the relative error of the kinetic energy decay."""
@@ -223,11 +260,16 @@ def test_smoke_recipe_generates_a_valid_grid_dataset(tmp_path):
     ds = open_dataset(tmp_path / "smoke")
     ds.validate().raise_if_failed()
     t = ds.trajectory(ds.ids("train")[0])
-    assert t.frames["velocity"].shape == (3, 2, 32, 32)
-    assert t.frames["smoke"][-1].sum() > t.frames["smoke"][0].sum()
-    # storage order (y, x): the plume rises along axis 1 of the frame (y)
-    rows = t.frames["smoke"][-1].sum(axis=1)
-    assert rows[: 32 // 4].sum() > 0 and t.static["solid"].shape == (32, 32)
+    assert t.frames["velocity"].shape == (3, 2, 32, 32) and t.static["solid"].shape == (32, 32)
+    # storage order (component, y, x); frames at t = 0, 0.05, 0.1 s. The buoyancy of the
+    # stored beta lifts the source centre (x = 0.52, y = 0.11: row 3, column 16) as
+    # SOURCE_LIFT * beta * t (see the test above); obstacles sit above y = 0.23 and change
+    # the projection a little
+    for tid in (i for split in ("train", "valid", "test") for i in ds.ids(split)):
+        t = ds.trajectory(tid)
+        lift = t.frames["velocity"][:, 1, 3, 16] / (t.params["beta"] * np.array([1, 0.05, 0.1]))
+        assert t.frames["velocity"][0].max() == 0 and 0.5 <= t.params["beta"] <= 2.0
+        np.testing.assert_allclose(lift[1:], SOURCE_LIFT, rtol=0.02, err_msg=tid)
 
 
 def test_pressure_systems_recipe_stores_solvable_stencil_systems(tmp_path):

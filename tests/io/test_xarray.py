@@ -36,6 +36,7 @@ def test_each_shard_opens_in_xarray_with_units(dataset):
         x = xr.open_dataset(path, engine="h5netcdf")
         for v in ds.schema.variables:
             assert x[v.name].attrs["units"] == v.units
+            assert x[v.name].dtype == np.dtype(v.dtype), (v.name, x[v.name].dtype, v.dtype)
         assert x["time"].attrs["units"] == "s"
         np.testing.assert_allclose(x["time"].values, 0.5 * np.arange(ds.n_frames))
         if ds.schema.ragged_dim:
@@ -62,6 +63,7 @@ def test_split_opens_with_open_mfdataset_and_matches_numpy(dataset):
                 got = arr.isel(trajectory=i).values
             want = t.static[v.name] if v.static else t.frames[v.name]
             np.testing.assert_array_equal(got, want, err_msg=v.name)
+            assert got.dtype == want.dtype, (v.name, got.dtype, want.dtype)
     x.close()
 
 

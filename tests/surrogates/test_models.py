@@ -2,6 +2,7 @@
 split and re-interleave are exact."""
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -35,9 +36,40 @@ def test_shape_backward_and_every_parameter_used(name, config, grid):
     assert not unused
 
 
-def test_fno_runs_at_another_resolution():
-    model = build("fno", 1, 1, **SMALL["fno"])
-    assert model(torch.randn(1, 1, 32, 32)).shape == (1, 1, 32, 32)
+def _band_limited(n: int, k_max: int = 3) -> torch.Tensor:
+    """A fixed random real Fourier series with wavenumbers ``|k| <= k_max`` on the periodic
+    unit square at the points ``i / n`` (the grid embedding's), unit std, ``(1, 1, n, n)``."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.arange(n) / n
+    X, Y = torch.meshgrid(x, x, indexing="ij")
+    u = torch.zeros(n, n)
+    for kx in range(-k_max, k_max + 1):
+        for ky in range(k_max + 1):
+            a, b = torch.randn(2, generator=g)
+            phase = 2 * math.pi * (kx * X + ky * Y)
+            u += a * torch.cos(phase) + b * torch.sin(phase)
+    return (u / u.std())[None, None]
+
+
+@pytest.mark.parametrize(("embedding", "tol"), [("grid", 6e-3), (None, 2e-3)])
+def test_fno_zero_shot_super_resolution_agrees_on_the_coarse_points(embedding, tol):
+    """FNO layers are resolution-independent: lifting, skips and projection are pointwise,
+    and the spectral convolutions keep the same continuous Fourier modes (4 per axis,
+    below the coarse Nyquist 16) at 32^2 and 64^2. On a band-limited input the 64^2
+    output at the 32^2 points is then the 32^2 output up to aliasing on the coarse grid
+    of what is not band-limited: the harmonics GELU makes and, with the grid embedding,
+    the coordinate ramp (not periodic). Error over the spread of the output, measured:
+    3.2e-3 with the embedding, 9.2e-4 without. Broken layers, measured with the
+    embedding: spectral weights resampled to twice the modes at 64^2 0.27, domain padding
+    fixed at 4 cells instead of a fraction of the grid 7.7e-2, an rfft normalised for one
+    resolution only 36, grid coordinates ``linspace(0, 1, n)`` (endpoint in) 9.3e-3."""
+    torch.manual_seed(0)
+    model = build("fno", 1, 1, positional_embedding=embedding, **SMALL["fno"]).eval()
+    with torch.no_grad():
+        coarse, fine = model(_band_limited(32)), model(_band_limited(64))
+    assert coarse.shape == (1, 1, 32, 32) and fine.shape == (1, 1, 64, 64)
+    err = float((fine[..., ::2, ::2] - coarse).norm() / (coarse - coarse.mean()).norm())
+    assert err < tol
 
 
 def test_unshuffle_takes_every_offset_and_shuffle_inverts_it():

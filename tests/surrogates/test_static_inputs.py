@@ -56,6 +56,7 @@ def test_data_module_serves_the_mask_with_every_window(masked_dataset):
 
 def test_cli_wires_the_mask_in_and_the_surrogate_needs_it(masked_dataset, tmp_path):
     config = {
+        "seed_everything": 0,  # LightningCLI would draw a random seed
         "trainer": {"max_epochs": 2, "accelerator": "cpu", "enable_progress_bar": False,
                     "default_root_dir": str(tmp_path), "logger": False},
         "model": {"model": "fno", "model_config": {"n_modes": [4, 4], "hidden_channels": 8}},

@@ -43,9 +43,9 @@ def test_data_module_windows_and_train_only_normaliser(ns_dataset):
 
 
 # fno must beat persistence (relative error 0.52 here) after 40 short epochs (after 6 it
-# did not: 0.95);
+# did not: 0.95); with seed 0 it reaches 0.487, the same in every run;
 # the stagger run (shared coarse solver, pushforward) checks the mechanics and must beat
-# predicting zero.
+# predicting zero (seed 0: 0.889).
 @pytest.mark.parametrize(("model", "epochs", "bound"), [("fno", 40, "persistence"),
                                                         ("stagger", 10, 1.0)])
 def test_cli_fit_then_load_and_roll_out(ns_dataset, tmp_path, model, epochs, bound):
@@ -53,6 +53,7 @@ def test_cli_fit_then_load_and_roll_out(ns_dataset, tmp_path, model, epochs, bou
                     {"base": "fno", "base_config": {"n_modes": [4, 4], "hidden_channels": 16},
                      "space": [2, 2], "time": 1, "shared": True})
     config = {
+        "seed_everything": 0,  # LightningCLI would draw a random seed
         "trainer": {"max_epochs": epochs, "accelerator": "cpu", "enable_progress_bar": False,
                     "default_root_dir": str(tmp_path), "log_every_n_steps": 1,
                     "logger": {"class_path": "pytorch_lightning.loggers.CSVLogger",
@@ -127,6 +128,7 @@ def test_shipped_configs_parse(name, capsys):
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_with_gloo(ns_dataset, tmp_path):
     config = {
+        "seed_everything": 0,  # LightningCLI would draw a random seed
         "trainer": {"max_epochs": 2, "accelerator": "cpu", "devices": 2,
                     "strategy": "ddp_spawn", "enable_progress_bar": False,
                     "default_root_dir": str(tmp_path),
