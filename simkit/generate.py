@@ -367,9 +367,11 @@ def _run_dask(tasks: dict[int, _Task], units: list[WorkUnit], workers: int,
         env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
         env.pop("MALLOC_TRIM_THRESHOLD_", None)
         spawn_env = {"distributed.nanny.pre-spawn-environ": env}
+        # dashboard_address=":0": the scheduler's HTTP server (which runs even without a
+        # dashboard) takes a free port instead of warning when another cluster holds 8787
         with dask.config.set(spawn_env), _workers_ignore_sigint():
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
     out: dict[int, dict[str, Any]] = {}
     try:
