@@ -138,14 +138,16 @@ class GridDataModule(pl.LightningDataModule):
     @property
     def dataset_schema(self) -> dict:
         """What a checkpoint must know of the data: variables, per-frame shapes, the
-        static inputs, grid, seconds per frame, the dataset's path, and the simulator
-        that made it (``{"name", "scene", "version", "params", "varying"}``: the
-        parameters shared by every train trajectory, and the names of those that
-        differ)."""
+        static inputs, grid, which grid axes are periodic (one bool per axis), seconds
+        per frame, the dataset's path, and the simulator that made it (``{"name",
+        "scene", "version", "params", "varying"}``: the parameters shared by every train
+        trajectory, and the names of those that differ)."""
         shapes = {v: [self.schema.sizes[d] for d in self.schema.variable(v).dims]
                   for v in self.variables}
         return {"variables": self.variables, "frame_shapes": shapes, "static": self.static,
-                "grid": list(self.grid_shape), "channels": self.channels,
+                "grid": list(self.grid_shape),
+                "periodic": [self.schema.is_periodic(d) for d in self.schema.space_dims],
+                "channels": self.channels,
                 "write_interval": self.write_interval, "dataset": str(self.root),
                 "simulator": self.simulator}
 

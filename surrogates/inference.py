@@ -58,9 +58,10 @@ class Surrogate:
         self.components = {v: int(np.prod(s[:len(s) - len(self.grid)]))
                            for v, s in self.frame_shapes.items()}
         channels = self.channels = sum(self.components.values())
+        # the grid axes that wrap around; absent (older checkpoints): all, as then
         self.net, self.frames_per_call = build_autoregressive(
             info["model"], info["model_config"], channels, self.n_input,
-            int(info["frames_per_call"]), len(self.static))
+            int(info["frames_per_call"]), len(self.static), periodic=info.get("periodic"))
         try:
             self.net.load_state_dict(state_dict)
         except RuntimeError as err:

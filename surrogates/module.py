@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 import torch
 
 from surrogates import metrics
+from surrogates._boundaries import periodic_axes
 from surrogates.models import build_autoregressive
 from surrogates.normaliser import Normaliser
 from surrogates.rollout import advance, autoregress
@@ -44,7 +45,9 @@ class GridSurrogate(pl.LightningModule):
     normaliser : dict
         ``{"mean": [...], "std": [...]}`` per channel (train split statistics).
     loss : {"l2", "h1"}
-        Relative L2 or relative H1 (periodic) per sample, averaged.
+        Relative L2 or relative H1 per sample, averaged
+        (:func:`surrogates.metrics.relative_h1`: derivatives by FFT along periodic
+        axes, by finite differences along bounded ones).
     pushforward : int
         Unrolled calls without gradient before the trained ones.
     train_calls : int
@@ -64,7 +67,11 @@ class GridSurrogate(pl.LightningModule):
         AdamW; the learning rate follows a cosine schedule over the run.
     dataset_schema : dict
         :attr:`surrogates.data.GridDataModule.dataset_schema`, stored in checkpoints so
-        :func:`surrogates.load` can serve the model in the simulator's layout.
+        :func:`surrogates.load` can serve the model in the simulator's layout. Its
+        ``"periodic"`` (one bool per grid axis) sets the boundaries: the model's padding
+        (:class:`~surrogates.models.UNet`, :func:`~surrogates.models.fno`), the H1 loss
+        and the spectrum error follow it. Without it (no schema, or a checkpoint from
+        before the key) every axis is periodic, as models were then.
     """
 
     def __init__(self, model: str = "fno", model_config: dict | None = None, channels: int = 1,
@@ -80,6 +87,12 @@ class GridSurrogate(pl.LightningModule):
         if not isinstance(train_calls, int) or train_calls < 1:
             raise ValueError(f"train_calls must be a positive int, got {train_calls!r}")
         self.save_hyperparameters()
+        self.periodic = self._periodic(dataset_schema, grid_dims)
+        if physics is not None and not all(self.periodic):
+            raise ValueError(f"physics: the vorticity residual is spectral on the unit torus, "
+                             f"but the dataset schema marks grid axes bounded (periodic="
+                             f"{list(self.periodic)}); datasets written before the schema "
+                             f"recorded periodic axes read as bounded: regenerate them")
         self._equation = (None if physics is None else
                           self._physics_equation(physics, channels, grid_dims, dataset_schema))
         self._forcing: dict[tuple, torch.Tensor] = {}  # the physics loss's, per grid
@@ -88,8 +101,16 @@ class GridSurrogate(pl.LightningModule):
             raise ValueError(f"static_channels={static_channels}, but the dataset schema "
                              f"names {static} static inputs")
         self.net, self.frames_per_call = build_autoregressive(
-            model, dict(model_config or {}), channels, n_input, frames_per_call, static)
+            model, dict(model_config or {}), channels, n_input, frames_per_call, static,
+            periodic=self.periodic)
         self.normalisation = Normaliser(normaliser, channels, grid_dims)
+
+    @staticmethod
+    def _periodic(dataset_schema: dict | None, grid_dims: int) -> tuple[bool, ...]:
+        """One bool per grid axis: the schema's ``"periodic"``, all True without it."""
+        periodic = (dataset_schema or {}).get("periodic")
+        return periodic_axes(True if periodic is None else periodic, grid_dims,
+                             'dataset_schema["periodic"]')
 
     @staticmethod
     def _physics_equation(physics: dict, channels: int, grid_dims: int,
@@ -178,7 +199,7 @@ class GridSurrogate(pl.LightningModule):
     def _loss(self, pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
         if self.hparams.loss == "h1":
             return metrics.relative_h1(pred.flatten(1, 2), true.flatten(1, 2),
-                                       self.hparams.grid_dims).mean()
+                                       self.hparams.grid_dims, periodic=self.periodic).mean()
         return metrics.relative_l2(pred.flatten(1, 2), true.flatten(1, 2),
                                    1 + self.hparams.grid_dims).mean()
 
@@ -213,7 +234,8 @@ class GridSurrogate(pl.LightningModule):
         x = self.normalise(batch["input"])
         y = batch["target"]
         pred = self.denormalise(self.rollout(x, y.shape[1], batch.get("static")))
-        summary = metrics.rollout_summary(pred, y, self.hparams.grid_dims)
+        summary = metrics.rollout_summary(pred, y, self.hparams.grid_dims,
+                                          periodic=self.periodic)
         B = y.shape[0]
         self.log(f"{stage}/rollout_rel_l2", summary["rollout_rel_l2"].mean(), prog_bar=True,
                  batch_size=B)

@@ -136,6 +136,15 @@ class Schema:
     tables : mapping of str to mapping of str to sequence
         Named lookup tables, e.g. ``{"material": {"name": [...], "density": [...]}}``;
         a table adds a dimension of its own name.
+    periodic : tuple of str
+        The space dims whose domain wraps around (a torus along that axis, e.g. both
+        axes of a spectral solver); every space dim not named is *bounded* (walls,
+        inflow, outflow). Surrogates use it: circular padding and FFT derivatives only
+        along periodic axes. In JSON the key is written only when some axis is
+        periodic, and a schema without it reads as all bounded: datasets written before
+        the field existed load unchanged, and as bounded, the safe reading (a
+        periodic axis treated as bounded loses a little accuracy near its ends; a
+        walled axis treated as periodic couples the opposite walls).
     """
 
     kind: str
@@ -146,10 +155,15 @@ class Schema:
     coords: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     coord_units: Mapping[str, str] = field(default_factory=dict)
     tables: Mapping[str, Mapping[str, tuple]] = field(default_factory=dict)
+    periodic: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variables", tuple(self.variables))
         object.__setattr__(self, "space_dims", tuple(self.space_dims))
+        if isinstance(self.periodic, str):
+            raise TypeError(f"schema: periodic must be a sequence of space dim names, got the "
+                            f"string {self.periodic!r}")
+        object.__setattr__(self, "periodic", tuple(self.periodic))
         object.__setattr__(self, "sizes", {k: int(v) for k, v in self.sizes.items()})
         object.__setattr__(
             self, "coords", {k: tuple(float(x) for x in v) for k, v in self.coords.items()}
@@ -190,6 +204,19 @@ class Schema:
             out[t] = len(next(iter(cols.values()))) if cols else 0
         return out
 
+    def is_periodic(self, dim: str) -> bool:
+        """Whether the space dim ``dim`` wraps around (``False``: bounded).
+
+        Raises
+        ------
+        ValueError
+            ``dim`` is not one of :attr:`space_dims`.
+        """
+        if dim not in self.space_dims:
+            raise ValueError(f"dim must be one of the space dims {list(self.space_dims)}, "
+                             f"got {dim!r}")
+        return dim in self.periodic
+
     def frame_shape(self, var: Variable, n_ragged: int | None = None) -> tuple[int, ...]:
         sizes = self.all_sizes()
         shape = []
@@ -206,7 +233,7 @@ class Schema:
 
     # ------------------------------------------------------------------ json
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind,
             "variables": [v.to_json() for v in self.variables],
             "sizes": dict(self.sizes),
@@ -216,6 +243,9 @@ class Schema:
             "coord_units": dict(self.coord_units),
             "tables": {t: {c: list(v) for c, v in cols.items()} for t, cols in self.tables.items()},
         }
+        if self.periodic:  # absent = all bounded, as in datasets written before the field
+            out["periodic"] = list(self.periodic)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Schema:
@@ -257,6 +287,10 @@ class Schema:
                 raise ValueError(
                     f"variable {v.name!r}: the ragged dimension {self.ragged_dim!r} must come first"
                 )
+        stray = [d for d in self.periodic if d not in self.space_dims]
+        if stray or len(set(self.periodic)) != len(self.periodic):
+            raise ValueError(f"schema: periodic must name distinct space dims "
+                             f"{list(self.space_dims)}, got {list(self.periodic)}")
         for d, values in self.coords.items():
             if d not in self.sizes or len(values) != self.sizes[d]:
                 raise ValueError(

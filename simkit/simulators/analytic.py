@@ -111,6 +111,7 @@ class HeatModes(_ClosedForm):
             space_dims=space,
             coords={d: tuple(self.centres) for d in space},
             coord_units={d: "m" for d in space},
+            periodic=space,  # boundary_code 0 on every face
         )
 
     def used_params(self) -> dict[str, Any]:

@@ -391,11 +391,13 @@ def forcing_field(kind: str, n: int, amplitude: float, wavenumber: int = 4) -> n
 
 
 def vorticity_schema(m: int) -> Schema:
-    """The stored layout: ``vorticity`` (1/s) on an ``m x m`` grid, storage order (y, x)."""
+    """The stored layout: ``vorticity`` (1/s) on an ``m x m`` grid, storage order (y, x),
+    both axes periodic (the unit torus)."""
     coords = tuple(np.arange(m) / m)
     return Schema(kind="grid", variables=(Variable("vorticity", ("y", "x"), "1/s"),),
                   sizes={"y": m, "x": m}, space_dims=("y", "x"),
-                  coords={"y": coords, "x": coords}, coord_units={"y": "m", "x": "m"})
+                  coords={"y": coords, "x": coords}, coord_units={"y": "m", "x": "m"},
+                  periodic=("y", "x"))
 
 
 @register_simulator("spectral_ns")

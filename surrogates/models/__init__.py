@@ -2,6 +2,7 @@
 (batch, out_channels, *grid)``. :func:`build` makes one from a name and a config dict,
 which is what checkpoints store."""
 
+from collections.abc import Sequence
 from functools import partial
 
 from torch import nn
@@ -17,12 +18,17 @@ MODELS = {"fno": fno, "tfno": tfno, "unet": UNet}
 
 def build(name: str, in_channels: int, out_channels: int, **config) -> nn.Module:
     """``name`` one of :data:`MODELS` or ``"stagger"`` (then ``config`` holds ``base``,
-    ``base_config``, ``space``, ``time``)."""
+    ``base_config``, ``space``, ``time``, and a ``periodic`` is handed to the base)."""
     if name == "stagger":
+        periodic = config.pop("periodic", None)
         base = config.pop("base", "fno")
         base_config = dict(config.pop("base_config", {}))
         if base not in MODELS:
             raise ValueError(f"stagger base must be one of {sorted(MODELS)}, got {base!r}")
+        if periodic is not None:
+            if "periodic" in base_config:
+                raise ValueError("stagger: give 'periodic' once, not also in base_config")
+            base_config["periodic"] = periodic
         return NeuralStagger(partial(MODELS[base], **base_config), in_channels, out_channels,
                              **config)
     if name not in MODELS:
@@ -32,11 +38,22 @@ def build(name: str, in_channels: int, out_channels: int, **config) -> nn.Module
 
 def build_autoregressive(name: str, config: dict, channels: int, n_input: int,
                          frames_per_call: int | None = None,
-                         static_channels: int = 0) -> tuple[nn.Module, int]:
+                         static_channels: int = 0,
+                         periodic: Sequence[bool] | None = None) -> tuple[nn.Module, int]:
     """A model from ``n_input`` frames of ``channels`` (stacked) and ``static_channels``
     fixed fields to the next frames, and how many it predicts per call: a NeuralStagger
     its config's ``time`` (its output channels are per frame), other models
-    ``frames_per_call`` (default 1), stacked along the channels."""
+    ``frames_per_call`` (default 1), stacked along the channels.
+
+    ``periodic``: whether each grid axis wraps around (one bool per axis, as the dataset
+    schema records it), handed to the model; ``None``: the model's default, periodic
+    everywhere. It comes from the data, so ``config`` must not set it too.
+    """
+    if periodic is not None:
+        if "periodic" in config or "periodic" in config.get("base_config", {}):
+            raise ValueError("model config must not set 'periodic': it comes from the "
+                             f"dataset schema (here {list(periodic)})")
+        config = {**config, "periodic": periodic}
     inputs = n_input * channels + static_channels
     if name == "stagger":
         time = int(config.get("time", 1))

@@ -125,9 +125,11 @@ class FluidSimulator:
                                    long_name="temperature above ambient")]
         variables.append(Variable("solid", dims, "1", dtype="int8", static=True,
                                   flag_meanings=("fluid", "obstacle")))
+        # every side is a wall, an inflow or an outflow (the engine has no periodic
+        # side; taylor_green too is bounded, by free-slip walls): no axis wraps around
         return Schema(kind="grid", variables=tuple(variables),
                       sizes={"component": len(dims), **self.space}, space_dims=dims,
-                      coords=coords, coord_units={a: "m" for a in dims})
+                      coords=coords, coord_units={a: "m" for a in dims}, periodic=())
 
     def used_params(self) -> dict[str, Any]:
         return dict(self.params)
