@@ -383,9 +383,10 @@ def stage_surrogate(out: Path) -> str:
     finally:
         torch.set_num_threads(threads)
     shown = runs[0]
-    rows = [f"| {k + 1} | {t:g} | {e:.3f} | {p:.3f} | {p / e:.1f} |"
-            for k, (t, e, p) in enumerate(zip(shown["times"], shown["rel_l2"],
-                                              shown["persistence_rel_l2"], strict=True))]
+    rows = [f"| {k + 1} | {t:g} | {e:.3f} | {p:.3f} | {p / e:.1f} | {x:.3f} |"
+            for k, (t, e, p, x) in enumerate(zip(shown["times"], shown["rel_l2"],
+                                                 shown["persistence_rel_l2"],
+                                                 shown["extrapolation_rel_l2"], strict=True))]
     worst = [min(p / e for e, p in zip(r["rel_l2"], r["persistence_rel_l2"], strict=True))
              for r in runs]
     n_train = len(cli.datamodule.train_dataloader().dataset)
@@ -402,10 +403,11 @@ def stage_surrogate(out: Path) -> str:
         f"for 5 frames (solver {shown['solver_s']:.2f} s, surrogate "
         f"{shown['surrogate_s'] * 1e3:.0f} ms). Relative L2 error per step "
         "(||pred - solver|| / ||solver||), against holding the last handed-over frame "
-        "(persistence):",
+        "(persistence), and against continuing the change between the two handed-over "
+        "frames (linear extrapolation):",
         "",
-        "| step | t [s] | surrogate | persistence | persistence / surrogate |",
-        "|---|---|---|---|---|",
+        "| step | t [s] | surrogate | persistence | persistence / surrogate | extrapolation |",
+        "|---|---|---|---|---|---|",
         *rows,
         "",
         "Smallest ratio over the 5 steps for each fresh hand-off state: "

@@ -46,9 +46,10 @@ def handoff(checkpoint: Path, out: Path, *, steps: int = 5, seed: int = 1234,
     dict
         ``rel_l2`` and ``persistence_rel_l2``: ``(steps,)`` lists, the relative L2 error
         ``||pred_k - truth_k|| / ||truth_k||`` of the surrogate's frame ``k`` and of the
-        last handed-over frame held; ``times`` (s) of those frames; ``solver_s`` and
-        ``surrogate_s``, the wall time of each for the ``steps`` frames; ``figure``
-        (``None`` without ``plot``).
+        last handed-over frame held; ``extrapolation_rel_l2``, the same for the last two
+        handed-over frames extrapolated linearly (``None`` for one frame in); ``times``
+        (s) of those frames; ``solver_s`` and ``surrogate_s``, the wall time of each for
+        the ``steps`` frames; ``figure`` (``None`` without ``plot``).
     """
     surrogate = load(checkpoint)
     scene, params = solver_settings(surrogate.info)
@@ -71,6 +72,11 @@ def handoff(checkpoint: Path, out: Path, *, steps: int = 5, seed: int = 1234,
     surrogate_s = time.perf_counter() - t0
     rel = relative_l2_per_step(pred, truth)
     persistence = relative_l2_per_step(np.broadcast_to(frames[-1], truth.shape), truth)
+    extrapolation = None
+    if len(frames) >= 2:  # the last two frames' change, continued
+        ahead = np.arange(1, steps + 1).reshape(-1, *(1,) * frames[-1].ndim)
+        extrapolation = relative_l2_per_step(frames[-1] + ahead * (frames[-1] - frames[-2]),
+                                             truth).tolist()
     times = [(surrogate.n_input + k) * frame_dt for k in range(steps)]
 
     figure = None
@@ -82,8 +88,8 @@ def handoff(checkpoint: Path, out: Path, *, steps: int = 5, seed: int = 1234,
             f"solver state at t = {(surrogate.n_input - 1) * frame_dt:g} s handed to the "
             f"surrogate ({'x'.join(map(str, surrogate.grid))})", figure, truth_name="solver")
     return {"rel_l2": rel.tolist(), "persistence_rel_l2": persistence.tolist(),
-            "times": times, "solver_s": solver_s, "surrogate_s": surrogate_s,
-            "figure": None if figure is None else str(figure)}
+            "extrapolation_rel_l2": extrapolation, "times": times, "solver_s": solver_s,
+            "surrogate_s": surrogate_s, "figure": None if figure is None else str(figure)}
 
 
 def main() -> None:
