@@ -350,7 +350,7 @@ def stage_surrogate(out: Path) -> str:
     root = out / "fno_ns2d"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
-    epochs = 40
+    epochs = 25
     config = {
         "seed_everything": 0,
         "trainer": {"max_epochs": epochs, "accelerator": "cpu", "enable_progress_bar": False,
