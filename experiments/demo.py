@@ -412,8 +412,8 @@ def stage_surrogate(out: Path) -> str:
         "",
         "Smallest ratio over the 5 steps for each fresh hand-off state: "
         + ", ".join(f"seed {s}: {w:.1f}" for s, w in zip(HANDOFF_SEEDS, worst, strict=True))
-        + ". A demo-sized run: twelve trajectories of 10 s, not the paper's thousand of "
-        "50 s; over these first seconds the flow is mostly the random field decaying "
+        + f". A demo-sized run: {NS_SPLITS['train']} trajectories of 10 s, not the paper's "
+        "thousand of 50 s; over these first seconds the flow is mostly the random field decaying "
         "scale by scale while the forcing builds up, a nearly linear change that a "
         "Fourier layer learns from little data.",
         "",
