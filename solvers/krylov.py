@@ -35,6 +35,15 @@ NEGATIVE_CURVATURE = -1
 INDEFINITE_PRECONDITIONER = -2
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``a . b`` of two float64 vectors in this thread (numpy's einsum loop, not BLAS):
+    OpenBLAS splits a dot of more than a few thousand entries over threads, and when
+    the cores are shared with other processes each such call can wait a scheduler
+    tick for its helper threads (measured: 16 ms per CG iteration instead of 0.2 ms on
+    30k unknowns), while the dot itself costs a few microseconds."""
+    return float(np.einsum("i,i->", a, b))
+
+
 def _conjugate_gradients(s: System, callback, flexible: bool) -> tuple[np.ndarray, int]:
     x, it = s.x, 0
     if s.bnorm == 0 and s.tol == 0:
@@ -48,19 +57,19 @@ def _conjugate_gradients(s: System, callback, flexible: bool) -> tuple[np.ndarra
         if it >= s.maxiter:
             return x, it
         rho_prev = p = r_prev = None
-        rr = float(r @ r)
+        rr = _dot(r, r)
         while it < s.maxiter:
             z = s.precondition(r)
-            rho = rr if s.M is None else float(r @ z)  # unpreconditioned: r.z = |r|^2
+            rho = rr if s.M is None else _dot(r, z)  # unpreconditioned: r.z = |r|^2
             if rho <= 0:
                 return x, INDEFINITE_PRECONDITIONER
             if p is None:
                 p = z.copy()
             else:  # Fletcher-Reeves, or Polak-Ribiere for a changing preconditioner
-                p *= (rho - float(r_prev @ z)) / rho_prev if flexible else rho / rho_prev
+                p *= (rho - _dot(r_prev, z)) / rho_prev if flexible else rho / rho_prev
                 p += z
             q = s.A.matvec(p)
-            curvature = float(p @ q)
+            curvature = _dot(p, q)
             if curvature <= 0:
                 return x, NEGATIVE_CURVATURE
             alpha = rho / curvature
@@ -68,7 +77,7 @@ def _conjugate_gradients(s: System, callback, flexible: bool) -> tuple[np.ndarra
             if flexible:
                 r_prev = r.copy()
             r -= alpha * q
-            rr = float(r @ r)
+            rr = _dot(r, r)
             rho_prev = rho
             it += 1
             if callback is not None:
