@@ -154,7 +154,11 @@ def run_method(problem, name: str, *, rtol: float, maxiter: int, repeat: int,
 
 def run(problems: list[str], methods: list[str], *, rtol: float = 1e-8,
         maxiter: int = 10000, repeat: int = 3, log=print) -> dict:
-    """Run every method on every problem; returns the JSON record."""
+    """Run every method on every problem; returns the JSON record.
+
+    Methods that run Taichi kernels (GMG, IC) need :func:`simkit.init` first (``main``
+    calls it with ``--arch``); without it they are reported as errors.
+    """
     from simkit.provenance import machine
 
     unknown = [m for m in methods if m not in METHODS]
@@ -276,7 +280,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("experiments/results"))
     parser.add_argument("--name", default="solvers_bench")
+    parser.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"],
+                        help="Taichi arch for GMG and IC (simkit.init(arch, 'f64'); IC's "
+                             "diagonal is a serial loop, fastest on the CPU)")
     args = parser.parse_args(argv)
+    import simkit
+
+    simkit.init(args.arch, "f64")
     record = run(args.problems.split(","), args.methods.split(","), rtol=args.rtol,
                  maxiter=args.maxiter, repeat=args.repeat)
     for path in write(record, args.out, args.name):
