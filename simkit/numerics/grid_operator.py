@@ -133,11 +133,21 @@ class GridOperator(LinearOperator):
         No unknown has a Dirichlet face or a positive shift (pure Neumann): constants
         are in the null space, and a solve needs a right-hand side of zero mean.
 
+    Shapes
+    ------
+    With ``G = grid_shape`` (``(nx, ny)`` or ``(nx, ny, nz)``) and ``n`` unknowns:
+    ``weights[d]``: ``G + e_d``; ``mask``, ``shift``, ``cell_types``, ``diag``, the
+    arguments and results of :meth:`apply_grid` / :meth:`to_grid`: ``G``; ``matvec``
+    vectors, :meth:`diagonal`, ``cells``: ``(n,)``; :meth:`tocsr`: ``(n, n)``;
+    :meth:`to_stencil`: ``(2 dim + 1, *G)``.
+
     Raises
     ------
     ValueError
         A weight array of the wrong shape, a negative or non-finite weight or shift,
         a mask of the wrong shape, or an unknown backend.
+    RuntimeError
+        ``backend="taichi"`` without a runtime (:func:`simkit.init`).
 
     Examples
     --------
