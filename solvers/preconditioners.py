@@ -8,7 +8,10 @@ size of what was built (nnz or operator complexity, levels).
 
 Triangular solves (SSOR, IC) run in pyamg's compiled Gauss-Seidel kernel: one sweep
 over a triangular matrix from a zero start is exactly a forward (or backward)
-substitution. The IC diagonal is computed by a serial Taichi kernel.
+substitution. The IC diagonal is computed by a serial Taichi kernel: Taichi must be
+initialised by the caller (:func:`simkit.init`; ``IncompleteCholesky`` raises a
+``RuntimeError`` saying so otherwise), and since the loop is serial it runs at CPU speed
+under ``simkit.init("cpu", ...)`` and on one GPU thread under a GPU runtime.
 """
 
 import time
@@ -19,9 +22,9 @@ import pyamg.amg_core as amg_core
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
+from simkit.numerics.grid_operator import require_runtime
 from simkit.runtime import on_reset, taichi_program
 from solvers._system import as_csr
-from solvers.stencil import ensure_taichi
 
 __all__ = ["Preconditioner", "Jacobi", "SSOR", "IncompleteCholesky", "AMG"]
 
@@ -181,6 +184,8 @@ class IncompleteCholesky(_Factored):
 
     ``A`` must be symmetric: a ``ValueError`` names the worst pair when
     ``max |A - A^T| > 1e-6 max |A|`` (:func:`solvers._system.check_symmetric`, O(nnz)).
+    The diagonal is a serial Taichi kernel: without a runtime (:func:`simkit.init`, e.g.
+    ``simkit.init("cpu", "f64")``) the constructor raises a ``RuntimeError`` that says so.
     """
 
     def __init__(self, A, tau: float = 0.0) -> None:
@@ -191,12 +196,12 @@ class IncompleteCholesky(_Factored):
         super().__init__(A)
 
     def _setup(self, A) -> None:
+        require_runtime("IncompleteCholesky")
         A = as_csr(A, "IncompleteCholesky", symmetric=True)
         diag = _positive_diagonal(A.diagonal(), "IncompleteCholesky")
         strict_lower = sp.tril(A, -1).tocsr()
         strict_upper = sp.triu(A, 1).tocsr()
         strict_lower.sort_indices()
-        ensure_taichi()
         d = np.zeros(len(diag))
         if strict_lower.nnz >= 2**31:
             raise ValueError("IncompleteCholesky: A has too many entries for 32-bit indices")

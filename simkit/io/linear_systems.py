@@ -11,6 +11,11 @@ Two forms, one system ``A x = b`` per frame:
   ragged ``entry`` dimension (padded per trajectory to its largest nnz; the padding
   lies beyond ``csr_indptr[-1]``), ``csr_indptr(row_ptr)``, ``rhs(row)``,
   optional ``solution(row)``.
+
+A 5/7-point stencil frame converts to and from the one grid-operator type,
+:class:`simkit.numerics.grid_operator.GridOperator` (``from_stencil`` / ``to_stencil``;
+its ``tocsr`` assembles through :func:`stencil_to_csr` here, so the row order of both is
+the C order of the unknown cells).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def test_obstacle_cells_are_not_unknowns_and_their_faces_are_closed():
 
 def test_pressure_systems_read_back_from_a_dataset(tmp_path):
     p = gallery.make("obstacles:82d")
-    st, offsets, mask = p.A.stencil()
+    st, offsets, mask = p.A.to_stencil()
     schema = stencil_schema({"y": 8, "x": 8}, offsets.tolist())
     frames = {"stencil": st[None], "rhs": p.A.to_grid(p.b)[None],
               "solution": np.zeros((1, 8, 8)), "mask": mask[None]}

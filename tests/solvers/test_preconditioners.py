@@ -1,6 +1,10 @@
 """Preconditioners: exact factors, scipy interoperability, multigrid convergence rates."""
 
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,13 +132,59 @@ def test_multigrid_iterations_do_not_grow_with_size():
         assert max(seq) <= seq[0] + 2, (name, seq)
 
 
-def test_geometric_mg_shares_a_hierarchy_between_operators_of_one_grid():
+def test_two_geometric_mgs_of_one_grid_keep_their_own_operators(monkeypatch):
+    import solvers.multigrid as multigrid
+    from simkit.numerics.mgpcg import MGPCG
+
     a, b = gallery.make("poisson:322d"), gallery.make("two_phase:322d")
-    Pa, Pb = GeometricMG(a.A), GeometricMG(b.A)
-    assert Pa.mg is Pb.mg
     r = np.random.default_rng(0).standard_normal(a.n)
-    za, zb, za2 = Pa.apply(r), Pb.apply(r), Pa.apply(r)
-    assert np.array_equal(za, za2) and not np.allclose(za, zb)
+    alone = {}
+    first = GeometricMG(a.A)  # each on its own, then dropped
+    alone["a"], kept = first.apply(r), first.mg
+    del first  # its hierarchy goes back to the pool, and the next of this grid takes it
+    assert kept in multigrid._POOL[((32, 32), "f32", 2)]
+    second = GeometricMG(b.A)
+    assert second.mg is kept
+    alone["b"] = second.apply(r)
+    del second
+    assert not np.allclose(alone["a"], alone["b"])
+    Pa, Pb = GeometricMG(a.A), GeometricMG(b.A)
+    assert Pa.mg is not Pb.mg
+    builds = []
+    monkeypatch.setattr(MGPCG, "build", lambda self: builds.append(self))
+    # interleaved, each gives what it gives alone, and nothing is rebuilt in between
+    for _ in range(2):
+        assert np.array_equal(Pa.apply(r), alone["a"])
+        assert np.array_equal(Pb.apply(r), alone["b"])
+    for P, p in ((Pa, a), (Pb, b)):  # also inside a solve
+        _, info, its = count(cg, p.A, p.b, rtol=1e-8, M=P.aspreconditioner())
+        assert info == 0 and its <= 12
+    assert builds == []
+
+
+def test_taichi_preconditioners_need_the_callers_runtime():
+    """In a fresh process: importing solvers prints and initialises nothing, and what
+    needs Taichi says to call simkit.init instead of picking an arch itself."""
+    script = textwrap.dedent("""
+        import sys
+        import solvers, simkit
+        from solvers import GeometricMG, IncompleteCholesky, StencilOperator, gallery
+        print(simkit.current_runtime() is None, "taichi" in sys.modules,
+              "torch" in sys.modules)
+        p = gallery.make("poisson:82d")
+        for make in (lambda: GeometricMG(p.A), lambda: IncompleteCholesky(p.matrix()),
+                     lambda: StencilOperator(p.A.weights, backend="taichi")):
+            try:
+                make()
+            except RuntimeError as err:
+                print("simkit.init(" in str(err))
+        print(simkit.current_runtime() is None)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[2], timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n") == ["True False False", "True", "True", "True", "True", ""]
+    assert out.stderr == ""
 
 
 def test_bad_input():

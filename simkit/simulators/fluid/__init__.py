@@ -4,8 +4,9 @@ Importing this package registers the ``fluid`` simulator; it does not call ``ti.
 (use :func:`simkit.init` first).
 """
 
+from simkit.numerics.grid_operator import DIRICHLET, FLUID, SOLID
+from simkit.numerics.mgpcg import MGPCG, SolveInfo
 from simkit.simulators.fluid.engine import Fluid, FluidConfig, Side
-from simkit.simulators.fluid.mgpcg import DIRICHLET, FLUID, MGPCG, SOLID, SolveInfo
 from simkit.simulators.fluid.scenes import SCENES, build_scene
 from simkit.simulators.fluid.simulator import FluidSimulator
 

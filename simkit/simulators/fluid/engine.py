@@ -9,7 +9,7 @@ pressure and passive scalars (smoke density, temperature). One step of size ``dt
 2. buoyancy ``f_y = -alpha s + beta T`` on the ``y`` faces;
 3. explicit viscosity ``u += dt nu lap(u)`` (the time step respects ``dt <= h^2/(2 d nu)``);
 4. boundary velocities (walls, lid, inflow, zero-gradient outflow, obstacle faces);
-5. projection: solve ``A phi = -h^2 div u`` (see :mod:`.mgpcg`) and set
+5. projection: solve ``A phi = -h^2 div u`` (see :mod:`simkit.numerics.mgpcg`) and set
    ``u -= grad phi`` on open faces; the pressure is ``p = rho phi / dt``.
 
 Boundaries of the box are given per side (``"x-"``, ``"x+"``, ``"y-"``, ...): no-slip
@@ -32,7 +32,8 @@ import numpy as np
 import taichi as ti
 
 from simkit.errors import ProjectionFailed, SimulationDiverged
-from simkit.simulators.fluid.mgpcg import FLUID, MGPCG, SOLID, SolveInfo
+from simkit.numerics.grid_operator import FLUID, SOLID
+from simkit.numerics.mgpcg import MGPCG, SolveInfo
 
 __all__ = ["Side", "FluidConfig", "Fluid", "SIDE_KINDS"]
 

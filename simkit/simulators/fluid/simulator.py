@@ -18,10 +18,10 @@ import numpy as np
 
 from simkit.io.linear_systems import stencil_schema
 from simkit.io.schema import Schema, Variable
+from simkit.numerics.grid_operator import poisson_offsets
 from simkit.registry import register_simulator
 from simkit.runtime import on_reset, taichi_program
 from simkit.simulators.fluid.engine import Fluid
-from simkit.simulators.fluid.mgpcg import poisson_offsets
 from simkit.simulators.fluid.scenes import SCENES, build_scene, describe
 
 __all__ = ["FluidSimulator", "engine_for"]

@@ -1,6 +1,7 @@
-"""Matrix-free multigrid-preconditioned CG (MGPCG) for cell-centred pressure systems.
+"""Matrix-free multigrid-preconditioned CG (MGPCG) for cell-centred grid operators.
 
-The system, on a grid of cells ``shape`` (2D or 3D), one row per ``FLUID`` cell::
+The system is a :class:`~simkit.numerics.grid_operator.GridOperator` on a grid of
+cells ``shape`` (2D or 3D), one row per ``FLUID`` cell::
 
     (A p)_i = sum over the faces f of cell i of  w_f (p_i - p_j(f))  +  c_i p_i
 
@@ -12,7 +13,9 @@ wall). ``SOLID`` cells are not unknowns; faces towards them must have ``w_f = 0`
 Dirichlet condition folded into the row, or the ``c I`` of an implicit time step).
 With no Dirichlet condition and no shift anywhere the system is singular (pure Neumann): the
 right-hand side is projected onto the range (mean over fluid cells removed) and so
-is every preconditioned residual.
+is every preconditioned residual. The operator lives in Taichi fields (level 0 of the
+hierarchy) so that a simulator can write it from a kernel; :meth:`MGPCG.set_operator`
+loads a ``GridOperator`` and :meth:`MGPCG.operator` reads it back as one.
 
 The preconditioner is one symmetric multigrid V-cycle (McAdams, Sifakis & Teran
 2010): cell types coarsen as "any Dirichlet child -> Dirichlet, else any fluid child
@@ -30,6 +33,7 @@ multigrid on Taichi fields with cell masks (pyamg is algebraic and CPU-only).
 """
 
 
+# ruff: noqa: E741  (``I`` is Taichi's idiom for a grouped, multi-dimensional cell index)
 import math
 from dataclasses import dataclass
 
@@ -37,11 +41,9 @@ import numpy as np
 import scipy.sparse as sp
 import taichi as ti
 
-from simkit.io.linear_systems import stencil_to_csr
+from simkit.numerics.grid_operator import DIRICHLET, FLUID, SOLID, GridOperator
 
-__all__ = ["FLUID", "SOLID", "DIRICHLET", "MGPCG", "SolveInfo", "poisson_offsets"]
-
-SOLID, FLUID, DIRICHLET = 0, 1, 2
+__all__ = ["MGPCG", "SolveInfo"]
 
 
 @dataclass(frozen=True)
@@ -61,17 +63,6 @@ class SolveInfo:
     iterations: int
     residual: float
     converged: bool
-
-
-def poisson_offsets(dim: int) -> np.ndarray:
-    """Stencil offsets ``(2 dim + 1, dim)``: the centre, then ``-e_d, +e_d`` per axis."""
-    out = [np.zeros(dim, dtype=np.int64)]
-    for d in range(dim):
-        for s in (-1, 1):
-            e = np.zeros(dim, dtype=np.int64)
-            e[d] = s
-            out.append(e)
-    return np.array(out)
 
 
 @ti.data_oriented
@@ -106,9 +97,12 @@ class MGPCG:
     Notes
     -----
     The operator lives in ``levels[0].ctype`` (``SOLID``/``FLUID``/``DIRICHLET``,
-    shape ``shape``) and ``levels[0].w[d]`` (face ``i`` along ``d`` separates cells
-    ``i - e_d`` and ``i``; shape ``shape + e_d``); call :meth:`build` after changing
-    them. ``b`` and ``x`` are float64 fields of shape ``shape``.
+    shape ``shape``), ``levels[0].w[d]`` (face ``i`` along ``d`` separates cells
+    ``i - e_d`` and ``i``; shape ``shape + e_d``) and ``levels[0].c`` (the shift), all
+    float32; :meth:`set_operator` fills them from a
+    :class:`~simkit.numerics.grid_operator.GridOperator`, or a kernel writes them and
+    then calls :meth:`build`. ``b`` and ``x`` are float64 fields of shape ``shape``.
+    Every instance owns its fields; Taichi compiles the kernels once per instance.
     """
 
     def __init__(self, shape: tuple[int, ...], *, real=ti.f32, smoothing: int = 2,
@@ -132,33 +126,33 @@ class MGPCG:
 
     # ---- operator set-up ------------------------------------------------------------
 
-    def set_operator(self, ctype: np.ndarray, weights: list[np.ndarray],
-                     shift: np.ndarray | None = None) -> None:
-        """Load cell types ``shape``, face weights ``[shape + e_d for d]`` and the optional
-        diagonal shift ``shape`` (``>= 0``), then build."""
-        ctype = np.asarray(ctype)
-        if ctype.shape != self.shape:
-            raise ValueError(f"ctype must have shape {self.shape}, got {ctype.shape}")
-        if len(weights) != self.dim:
-            raise ValueError(f"weights must hold {self.dim} arrays, got {len(weights)}")
+    def set_operator(self, op: GridOperator) -> None:
+        """Load ``op`` (its cell types, face weights and shift, as float32) and build.
+
+        Raises
+        ------
+        TypeError
+            ``op`` is not a :class:`~simkit.numerics.grid_operator.GridOperator`.
+        ValueError
+            ``op`` lives on another grid than ``shape``.
+        """
+        if not isinstance(op, GridOperator):
+            raise TypeError(f"op must be a GridOperator, got {type(op).__name__}")
+        if op.grid_shape != self.shape:
+            raise ValueError(f"op must be on the grid {self.shape}, got {op.grid_shape}")
         top = self.levels[0]
-        top.ctype.from_numpy(ctype.astype(np.int8))
-        for d, w in enumerate(weights):
-            w = np.asarray(w, dtype=np.float32)
-            if w.shape != top.w[d].shape:
-                raise ValueError(f"weights[{d}] must have shape {top.w[d].shape}, got {w.shape}")
-            if not (np.all(np.isfinite(w)) and np.all(w >= 0)):
-                raise ValueError(f"weights[{d}] must be finite and >= 0")
-            top.w[d].from_numpy(w)
-        if shift is None:
-            top.c.fill(0.0)
-        else:
-            shift = np.asarray(shift, dtype=np.float32)
-            if shift.shape != self.shape or not (np.all(np.isfinite(shift))
-                                                 and np.all(shift >= 0)):
-                raise ValueError(f"shift must be a finite array >= 0 of shape {self.shape}")
-            top.c.from_numpy(shift)
+        top.ctype.from_numpy(op.cell_types)
+        for d, w in enumerate(op.weights):
+            top.w[d].from_numpy(w.astype(np.float32))
+        top.c.from_numpy(op.shift.astype(np.float32))
         self.build()
+
+    def operator(self) -> GridOperator:
+        """The level-0 operator (as float32 values widened to float64)."""
+        top = self.levels[0]
+        return GridOperator.from_cell_types(
+            top.ctype.to_numpy(), [w.to_numpy().astype(np.float64) for w in top.w],
+            top.c.to_numpy().astype(np.float64))
 
     def build(self) -> None:
         """Coarsen the operator of level 0 to every level; detect a singular system."""
@@ -227,8 +221,8 @@ class MGPCG:
         off = ti.cast(0.0, x.dtype)
         for d in ti.static(range(self.dim)):
             e = ti.Vector.unit(self.dim, d, ti.i32)
-            wl = lvl.w[d][I]
-            wr = lvl.w[d][I + e]
+            wl = ti.cast(lvl.w[d][I], x.dtype)  # sums in x's precision (float64 in CG)
+            wr = ti.cast(lvl.w[d][I + e], x.dtype)
             diag += wl + wr
             if I[d] > 0:
                 if lvl.ctype[I - e] == FLUID:
@@ -462,36 +456,22 @@ class MGPCG:
 
     # ---- the operator as arrays -------------------------------------------------------
 
-    def stencil(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The level-0 operator as ``(stencil (2d+1, *shape), offsets, mask)``.
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """``A x`` with the solver's own float64 stencil kernel, on grid arrays of shape
+        ``shape`` (``x`` off fluid cells is ignored; the result is zero there)."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != self.shape:
+            raise ValueError(f"x must have shape {self.shape}, got {x.shape}")
+        self.p.from_numpy(np.where(self._fluid, x, 0.0))
+        self._apply_dot()
+        return self.Ap.to_numpy()
 
-        ``stencil[o][i]`` is the coefficient of ``x[i + offsets[o]]`` in row ``i``
-        (the ``linear_systems`` stencil form); ``mask`` is 1 on fluid cells.
-        """
-        top = self.levels[0]
-        ctype = top.ctype.to_numpy()
-        fluid = ctype == FLUID
-        offsets = poisson_offsets(self.dim)
-        st = np.zeros((len(offsets), *self.shape))
-        for d in range(self.dim):
-            w = top.w[d].to_numpy().astype(np.float64)
-            lo = np.take(w, range(self.shape[d]), axis=d)      # face i (towards i - e_d)
-            hi = np.take(w, range(1, self.shape[d] + 1), axis=d)  # face i + e_d
-            st[0] += lo + hi
-            nb_lo = np.zeros_like(fluid)
-            nb_hi = np.zeros_like(fluid)
-            sl = [slice(None)] * self.dim
-            sl_src = list(sl)
-            sl[d], sl_src[d] = slice(1, None), slice(None, -1)
-            nb_lo[tuple(sl)] = fluid[tuple(sl_src)]
-            nb_hi[tuple(sl_src)] = fluid[tuple(sl)]
-            st[1 + 2 * d] = -lo * nb_lo
-            st[2 + 2 * d] = -hi * nb_hi
-        st[0] += top.c.to_numpy()
-        st *= fluid
-        return st, offsets, fluid.astype(np.int8)
+    def stencil(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The level-0 operator in the ``linear_systems`` stencil form (see
+        :meth:`GridOperator.to_stencil`)."""
+        return self.operator().to_stencil()
 
     def matrix(self) -> tuple[sp.csr_matrix, np.ndarray]:
         """The operator as CSR over the fluid cells and their flat grid indices."""
-        st, offsets, mask = self.stencil()
-        return stencil_to_csr(st, offsets, mask)
+        op = self.operator()
+        return op.tocsr(), op.cells

@@ -7,7 +7,8 @@ import scipy.sparse.linalg as spla
 
 import simkit
 from simkit.io.linear_systems import stencil_to_csr
-from simkit.simulators.fluid.mgpcg import DIRICHLET, FLUID, MGPCG, SOLID
+from simkit.numerics import DIRICHLET, FLUID, SOLID, GridOperator
+from simkit.numerics.mgpcg import MGPCG
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -16,8 +17,8 @@ def f32():
 
 
 def obstacle_problem(shape, *, open_top=True, seed=0):
-    """Cell types and face weights: random ball obstacles, walls, pressure 0 above the
-    top (``y`` high side) when ``open_top``, plus a few interior Dirichlet cells."""
+    """The operator of random ball obstacles, walls, pressure 0 above the top (``y``
+    high side) and one interior Dirichlet cell when ``open_top``."""
     rng = np.random.default_rng(seed)
     d = len(shape)
     x = np.meshgrid(*[(np.arange(s) + 0.5) / s for s in shape], indexing="ij", sparse=True)
@@ -40,16 +41,17 @@ def obstacle_problem(shape, *, open_top=True, seed=0):
             top[k] = -1
             w[tuple(top)] = np.take(ctype, -1, axis=k) != SOLID
         weights.append(w)
-    return ctype, weights
+    return GridOperator.from_cell_types(ctype, weights)
 
 
 @pytest.mark.parametrize("shape", [(48, 32), (16, 16, 16)])
 @pytest.mark.parametrize("open_top", [True, False])
 def test_solution_matches_a_direct_solve(shape, open_top):
-    ctype, weights = obstacle_problem(shape, open_top=open_top)
+    op = obstacle_problem(shape, open_top=open_top)
+    ctype = op.cell_types
     mg = MGPCG(shape)
-    mg.set_operator(ctype, weights)
-    assert mg.singular is not open_top
+    mg.set_operator(op)
+    assert mg.singular is not open_top and op.singular is not open_top
     b = np.random.default_rng(1).standard_normal(shape)
     x, info = mg.solve(b, rtol=1e-8)
     A, cells = mg.matrix()
@@ -68,9 +70,8 @@ def test_solution_matches_a_direct_solve(shape, open_top):
 
 
 def test_stencil_export_assembles_to_the_same_matrix():
-    ctype, weights = obstacle_problem((24, 20))
     mg = MGPCG((24, 20))
-    mg.set_operator(ctype, weights)
+    mg.set_operator(obstacle_problem((24, 20)))
     stencil, offsets, mask = mg.stencil()
     A, cells = stencil_to_csr(stencil, offsets, mask)
     B, cells_b = mg.matrix()
@@ -84,7 +85,7 @@ def test_iterations_do_not_grow_with_the_grid(shapes):
     its = []
     for shape in shapes:
         mg = MGPCG(shape)
-        mg.set_operator(*obstacle_problem(shape))
+        mg.set_operator(obstacle_problem(shape))
         b = np.random.default_rng(2).standard_normal(shape)
         _, info = mg.solve(b, rtol=1e-6)
         assert info.converged
@@ -99,17 +100,15 @@ def test_iterations_do_not_grow_with_the_grid(shapes):
 def test_iterations_stay_at_most_15_up_to_1024_squared_and_128_cubed(shapes):
     for shape in shapes:
         mg = MGPCG(shape)
-        mg.set_operator(*obstacle_problem(shape))
+        mg.set_operator(obstacle_problem(shape))
         _, info = mg.solve(np.random.default_rng(2).standard_normal(shape), rtol=1e-6)
         assert info.converged and info.iterations <= 15, (shape, info)
 
 
 def test_bad_input_is_named():
     mg = MGPCG((8, 8))
-    with pytest.raises(ValueError, match="ctype must have shape"):
-        mg.set_operator(np.ones((8, 9)), [np.ones((9, 8)), np.ones((8, 9))])
-    with pytest.raises(ValueError, match=r"weights\[1\] must have shape"):
-        mg.set_operator(np.ones((8, 8)), [np.ones((9, 8)), np.ones((8, 8))])
+    with pytest.raises(ValueError, match=r"op must be on the grid \(8, 8\), got \(8, 9\)"):
+        mg.set_operator(GridOperator([np.ones((9, 9)), np.ones((8, 10))]))
     with pytest.raises(ValueError, match="b must be a finite array"):
         mg.solve(np.full((8, 8), np.nan))
     with pytest.raises(ValueError, match="shape must have 2 or 3 axes"):
