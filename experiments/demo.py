@@ -26,6 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+import simkit  # noqa: E402
 from simkit.generate import generate  # noqa: E402
 from simkit.io import WindowDataset, open_dataset  # noqa: E402
 from simkit.registry import get_simulator  # noqa: E402
@@ -427,6 +428,7 @@ def stage_solver_comparison(out: Path) -> str:
     from solvers import bench, gallery
     from solvers.krylov import cg
 
+    simkit.init("cpu", "f64")  # GMG and IC(0) run Taichi kernels; solvers never picks an arch
     record = bench.run(["obstacles:32"], ["cg", "ic0", "gmg", "amg_sa"], rtol=1e-8, repeat=1,
                        log=lambda *a: None)
     bench.plot(record, out, "solvers")
