@@ -46,6 +46,19 @@ class SimulationDiverged(RuntimeError):
         at = f" at index {index}" if index is not None else ""
         super().__init__(f"{message}{where}{at} (step {step}, t = {time:.6g} s)")
 
+    def __reduce__(self):
+        # The keyword-only constructors of this family cannot be re-called from
+        # ``self.args`` (the finished message), so pickling (Dask, multiprocessing)
+        # rebuilds the exception from its message and attributes instead.
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore(cls: type, args: tuple, state: dict) -> SimulationDiverged:
+    exc = cls.__new__(cls)
+    RuntimeError.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc
+
 
 
 class Encounter(SimulationDiverged):

@@ -4,6 +4,7 @@ index, so that ``simkit generate`` retries or drops the trajectory."""
 
 import dataclasses
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -285,3 +286,18 @@ def test_external_pressure_solver_that_gives_up_names_the_worst_cell(fluid):
     e = err.value
     assert e.iterations == -1 and 1e-10 < e.residual < 1
     _residual_check(eng, e)
+
+
+@pytest.mark.parametrize("exc", [
+    SimulationDiverged("non-finite", step=3, time=0.5, index=(1, 2), field="x"),
+    Encounter("near-collision", step=4, time=1.5, bodies=(0, 2), distance=1e-3),
+    Escape("escape", step=5, time=2.5, body=1, distance=12.0),
+    ProjectionFailed("projection", step=6, time=3.5, index=(4, 5), iterations=40,
+                     residual=1e-3, rtol=1e-6),
+    SpectralBlowUp("blow-up", step=7, time=4.5, index=(0, 3, 4), cfl=2.5, field="vorticity"),
+], ids=lambda e: type(e).__name__)
+def test_named_terminations_survive_pickling(exc):
+    """They cross process boundaries (Dask workers) with their message and attributes."""
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is type(exc) and str(back) == str(exc)
+    assert vars(back) == vars(exc)
