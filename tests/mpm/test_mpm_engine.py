@@ -195,8 +195,9 @@ def test_cfl_time_step_and_substeps_per_frame():
                                                      / 1000.0))
     assert sim.dt == pytest.approx(expect)
     sim.advance(0.01)
+    # steps of the CFL dt, the last shortened (the landing rule): ceil(span / dt) steps
     n = math.ceil(0.01 / expect)
-    assert sim.step_count == n and sim.dt == pytest.approx(0.01 / n) and sim.time == 0.01
+    assert sim.step_count == n and sim.dt == pytest.approx(expect) and sim.time == 0.01
     capped = MPM(MPMConfig(dim=2, n_grid=32, dt_max=1e-5), parts)
     assert capped.dt == 1e-5
     paste = material("water", viscosity=5000.0)
