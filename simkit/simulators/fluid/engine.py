@@ -170,7 +170,7 @@ class Fluid:
     time : float
         Simulated time (s).
     dt : float
-        The own step (s): the last :meth:`stable_dt` computed (``nan`` before any).
+        The own step now (s): :meth:`stable_dt` of the current velocity.
     step_count : int
     last_dt : float
         Length of the last step (s), which scales the reported pressure.
@@ -233,8 +233,7 @@ class Fluid:
         self.has_scalars = any(c.buoyancy) or any(
             s.kind == "inflow" and any(s.scalars) for s in c.sides.values())
         self.pressure_solver = pressure_solver
-        self.time, self.step_count = 0.0, 0
-        self.dt = self.last_dt = float("nan")
+        self.time, self.step_count, self.last_dt = 0.0, 0, float("nan")
         self.last_solve: SolveInfo | None = None
         self._csr = None
         self.set_solid(np.zeros(self.shape, bool) if solid is None else solid)
@@ -618,7 +617,7 @@ class Fluid:
         return m if bad == 0 else ti.math.inf
 
     def stable_dt(self) -> float:
-        """``min(cfl h / max|u|, dt_max, h^2 / (2 d nu) * 0.9)`` (s); also sets :attr:`dt`.
+        """``min(cfl h / max|u|, dt_max, h^2 / (2 d nu) * 0.9)`` (s).
 
         Raises
         ------
@@ -632,8 +631,12 @@ class Fluid:
         dt = c.dt_max if vmax == 0 else min(c.dt_max, c.cfl * c.h / vmax)
         if c.viscosity > 0:
             dt = min(dt, 0.9 * c.h**2 / (2 * self.dim * c.viscosity))
-        self.dt = dt
         return dt
+
+    @property
+    def dt(self) -> float:
+        """The own step now (s): :meth:`stable_dt`."""
+        return self.stable_dt()
 
     def _raise_nonfinite(self) -> None:
         for a in range(self.dim):
@@ -715,11 +718,11 @@ class Fluid:
             index order ``(x, y[, z])``; ``s_smoke``, ``s_temperature``: the scalars
             with ghosts; ``phi`` and ``phi_rhs`` ``shape``: solution (the next solve's
             initial guess) and right-hand side of the last pressure solve; the clock
-            ``time`` (s), ``step_count``, ``dt`` and ``last_dt`` (s), 0-d.
+            ``time`` (s), ``step_count`` and ``last_dt`` (s, the pressure's scale), 0-d.
         """
         out = {k: f.to_numpy() for k, f in self._state_fields().items()}
         out.update(time=np.float64(self.time), step_count=np.int64(self.step_count),
-                   dt=np.float64(self.dt), last_dt=np.float64(self.last_dt))
+                   last_dt=np.float64(self.last_dt))
         return out
 
     def load_state(self, state) -> None:
@@ -731,7 +734,7 @@ class Fluid:
             A key of :meth:`state` is missing or an array has the wrong shape.
         """
         fields = self._state_fields()
-        require_keys(state, (*fields, "time", "step_count", "dt", "last_dt"), "Fluid")
+        require_keys(state, (*fields, "time", "step_count", "last_dt"), "Fluid")
         values = {key: np.asarray(state[key]) for key in fields}
         for key, fld in fields.items():
             if values[key].shape != fld.shape:
@@ -740,7 +743,7 @@ class Fluid:
         for key, fld in fields.items():
             fld.from_numpy(np.ascontiguousarray(values[key]))
         self.time, self.step_count = float(state["time"]), int(state["step_count"])
-        self.dt, self.last_dt = float(state["dt"]), float(state["last_dt"])
+        self.last_dt = float(state["last_dt"])
 
     # ---- read-out -------------------------------------------------------------------
 
