@@ -13,7 +13,7 @@ import pytest
 
 import simkit
 from simkit.registry import available_simulators, get_simulator
-from simkit.simulator import ROUNDOFF, SLIVER, Simulator, landing_step
+from simkit.simulator import RESTART_KEYS, ROUNDOFF, SLIVER, Simulator, landing_step
 
 # simulator -> (scene, params, t1, t2, own step fixed during one advance)
 CASES = {
@@ -100,6 +100,7 @@ def test_state_is_in_the_schema_layout_and_carries_the_clock(name):
             ragged = arr.shape[0] if ragged is None else ragged
         want = tuple(ragged if d == schema.ragged_dim else schema.sizes[d] for d in v.dims)
         assert arr.shape == want, (v.name, v.dims)
+    assert set(RESTART_KEYS) <= set(state)
     assert float(state["time"]) == 0.0 and int(state["step_count"]) == 0
 
 
@@ -195,3 +196,19 @@ def test_two_simulations_of_one_grid_advance_independently(name, other):
     if name == "mpm":
         assert a.grid_mass() == ref_a[1]
     assert not np.array_equal(a.state()["velocity"], b.state()["velocity"])
+
+
+def test_per_program_cache_builds_once_per_key_and_program():
+    from simkit.runtime import per_program_cache
+
+    cache, builds = per_program_cache(), []
+
+    def build_entry(tag):
+        return lambda: builds.append(tag) or len(builds)
+
+    assert cache.get("a", build_entry("a")) == 1
+    assert cache.get("a", build_entry("a")) == 1 and cache.get("b", build_entry("b")) == 2
+    assert builds == ["a", "b"] and len(cache) == 2
+    simkit.init("cpu", "f32", seed=0)  # a new Taichi program: compiled entries are gone
+    assert len(cache) == 0 and cache.get("a", build_entry("a")) == 3
+    simkit.init("cpu", "f64", seed=0)
