@@ -88,11 +88,14 @@ def simulate_trajectory(sim: Any, recipe: Recipe, trajectory_id: str, seed: int)
         A state variable became non-finite (frame, time, variable and index named).
     """
     frames: dict[str, list[np.ndarray]] = {}
+    # state() also carries what a restart needs (the clock, raw fields): keep the frames
+    stored = [v.name for v in sim.schema().variables if not v.static]
     for k in range(recipe.frames):
         if k:
             sim.advance(k * recipe.write_interval)
-        for name, arr in sim.state().items():
-            arr = np.array(arr, copy=True)
+        state = sim.state()
+        for name in stored:
+            arr = np.array(state[name], copy=True)
             if np.issubdtype(arr.dtype, np.floating):
                 bad = ~np.isfinite(arr)
                 if bad.any():
@@ -142,6 +145,8 @@ def run_work_unit(task: _Task, on_trajectory: Callable[[], None] | None = None) 
                 rec["attempts"].append({"seed": seed, "error": str(exc)})
                 log.warning("trajectory %s attempt %d diverged: %s", tid, attempt + 1, exc)
                 continue
+            finally:
+                del sim  # frees its arrays (and leased grid) before the next one is built
             rec.update(status="ok", seed=seed, params=traj.params, shard=rel, row=len(trajs),
                        qc=trajectory_qc(sim_schema, traj))
             trajs.append(traj)

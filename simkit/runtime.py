@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-__all__ = ["ArchUnavailable", "RuntimeInfo", "check_arch", "init", "current_runtime"]
+__all__ = ["ArchUnavailable", "RuntimeInfo", "ProgramCache", "check_arch", "init",
+           "current_runtime", "per_program_cache"]
+
+T = TypeVar("T")
 
 Arch = Literal["auto", "cpu", "cuda", "vulkan"]
 Precision = Literal["f32", "f64"]
@@ -79,6 +82,72 @@ def taichi_program() -> object | None:
     import taichi as ti
 
     return ti.lang.impl.get_runtime().prog
+
+
+class ProgramCache:
+    """Objects built for the current Taichi program, keyed by what they depend on.
+
+    Compiled kernels (and whatever a kernel is bound to: a scratch field, a solver
+    hierarchy) belong to one Taichi program; ``ti.init``/``ti.reset`` starts a new one.
+    A cache forgets its entries when that happens: before :func:`init` replaces the
+    program (so arrays die under their own program), and on the next :meth:`get` when
+    someone else re-initialised Taichi behind ``simkit``'s back. Build one per module
+    with :func:`per_program_cache`; simulation state never goes in it (shared/DESIGN.md:
+    only compiled kernels are cached per process).
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, Any] = {}
+        self._program: object | None = None
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        """The entry of ``key`` for the current program, built by ``build()`` on a miss.
+
+        Parameters
+        ----------
+        key : hashable
+            What the entry depends on besides the program (dimension, dtype, grid size).
+        build : callable
+            ``build() -> value``, called at most once per key and program.
+
+        Returns
+        -------
+        The cached value.
+        """
+        program = taichi_program()
+        if program is not self._program:  # re-initialised: entries of the old program are gone
+            self._entries.clear()
+            self._program = program
+        if key not in self._entries:
+            self._entries[key] = build()
+        return self._entries[key]
+
+    def clear(self, program_gone: bool = False) -> None:
+        """Forget every entry (the :func:`on_reset` hook of the cache)."""
+        self._entries.clear()
+        self._program = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def per_program_cache() -> ProgramCache:
+    """A new :class:`ProgramCache`, emptied whenever :func:`init` replaces the program.
+
+    Returns
+    -------
+    ProgramCache
+
+    Examples
+    --------
+    >>> _KERNELS = per_program_cache()  # at module level              # doctest: +SKIP
+    >>> kernel = _KERNELS.get(("f32", 3), lambda: make_kernel(ti.f32, 3))  # doctest: +SKIP
+    """
+    cache = ProgramCache()
+    on_reset(cache.clear)
+    return cache
+
+
 # Taichi's internal names for the backends users know by other names.
 _ARCH_NAMES = {"x64": "cpu", "arm64": "cpu", "cuda": "cuda", "vulkan": "vulkan", "metal": "metal"}
 

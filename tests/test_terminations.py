@@ -249,7 +249,7 @@ def test_projection_failure_mid_run_carries_the_step_and_time(fluid):
     dts = []
     for _ in range(3):
         eng.step()
-        dts.append(eng.dt)
+        dts.append(eng.last_dt)
     eng.config = dataclasses.replace(eng.config, rtol=1e-15, maxiter=1)
     with pytest.raises(ProjectionFailed) as err:
         eng.step()

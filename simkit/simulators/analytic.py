@@ -15,6 +15,7 @@ import numpy as np
 
 from simkit.io.schema import Schema, Variable
 from simkit.registry import register_simulator, resolve_params
+from simkit.simulator import check_t_end, require_keys
 
 __all__ = ["HeatModes", "HarmonicParticles"]
 
@@ -26,17 +27,45 @@ def _positive(name: str, **values: float) -> None:
 
 
 class _ClosedForm:
-    """Shared clock of the closed-form simulators: ``advance`` only moves ``time``."""
+    """Shared clock of the closed-form simulators (:class:`simkit.simulator.Simulator`
+    without a time step: ``dt`` is ``nan``, ``advance`` only moves ``time``)."""
 
     version = "1"
     dt = float("nan")
     step_count = 0
     time = 0.0
 
+    def step(self, dt: float | None = None) -> None:
+        """Move the clock by ``dt`` (s): a closed form has no own step, so ``dt`` is needed.
+
+        Raises
+        ------
+        ValueError
+            ``dt`` is not given or not a positive number.
+        """
+        if dt is None or not (isinstance(dt, int | float) and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"{type(self).__name__} is closed-form and has no time step of its "
+                             f"own: step(dt) needs a positive dt, got {dt!r}")
+        self.time += float(dt)
+        self.step_count += 1
+
     def advance(self, t_end: float) -> None:
-        if t_end < self.time:
-            raise ValueError(f"t_end={t_end} is before the current time {self.time}")
-        self.time = float(t_end)
+        """Set the clock to ``t_end`` (s), the state being exact at any time.
+
+        Raises
+        ------
+        ValueError
+            ``t_end`` is before :attr:`time`.
+        """
+        self.time = check_t_end(t_end, self.time)
+
+    def _clock(self) -> dict[str, np.ndarray]:
+        return {"time": np.float64(self.time), "step_count": np.int64(self.step_count)}
+
+    def load_state(self, state) -> None:
+        """Continue from ``state`` (a :meth:`state`): only the clock is state."""
+        require_keys(state, ("time", "step_count"), type(self).__name__)
+        self.time, self.step_count = float(state["time"]), int(state["step_count"])
 
 
 @register_simulator("heat")
@@ -134,7 +163,8 @@ class HeatModes(_ClosedForm):
             temp += amp * c
             grad -= amp * k.reshape(d, *([1] * d)) * s
             hess -= amp * np.multiply.outer(np.outer(k, k), c)
-        return {"temperature": temp, "temperature_gradient": grad, "temperature_hessian": hess}
+        return {"temperature": temp, "temperature_gradient": grad, "temperature_hessian": hess,
+                **self._clock()}
 
 
 @register_simulator("oscillator")
@@ -205,4 +235,4 @@ class HarmonicParticles(_ClosedForm):
         wt = self.w * self.time
         pos = self.c + self.A * np.cos(wt) + self.V / self.w * np.sin(wt)
         vel = -self.A * self.w * np.sin(wt) + self.V * np.cos(wt)
-        return {"position": pos, "velocity": vel}
+        return {"position": pos, "velocity": vel, **self._clock()}

@@ -27,6 +27,7 @@ import scipy.fft as sfft
 from simkit.errors import SpectralBlowUp
 from simkit.io.schema import Schema, Variable
 from simkit.registry import register_simulator, resolve_params
+from simkit.simulator import landing_steps, require_keys
 from simkit.simulators.catalog import SPECTRAL_NS
 
 __all__ = ["SpectralNS2D", "SpectralNSSimulator", "gaussian_random_field", "taylor_green",
@@ -158,6 +159,9 @@ class SpectralNS2D:
 
     Notes
     -----
+    Follows :class:`simkit.simulator.Stepper`: :meth:`step`, :meth:`advance` (steps of
+    ``dt`` by the landing rule), :meth:`state` and :meth:`load_state`.
+
     Every step checks the state it starts from on the velocity the advection term
     computes anyway: ``max|u| + max|v|`` over the batch (four reductions; a bound on
     ``C``), then, only when that bound is above ``max_cfl``, the pointwise ``C`` and the
@@ -251,8 +255,8 @@ class SpectralNS2D:
         return sfft.rfft2(u, axes=(-2, -1), workers=workers), float(speed)
 
     # ------------------------------------------------------------------ stepping
-    def step(self) -> None:
-        """One Crank-Nicolson / explicit-advection step of ``dt``.
+    def step(self, dt: float | None = None) -> None:
+        """One Crank-Nicolson / explicit-advection step of ``dt`` (s; default :attr:`dt`).
 
         With several workers the batch is split into one chunk per worker, stepped in
         threads (numpy and scipy.fft release the GIL), so that the elementwise work is
@@ -263,15 +267,20 @@ class SpectralNS2D:
         SpectralBlowUp
             The state the step starts from is non-finite or above ``max_cfl`` (it is
             left unchanged; ``step`` and ``time`` are its own).
+        ValueError
+            ``dt`` is not a positive number.
         """
-        self._prepare(self.dt)
+        h = self.dt if dt is None else float(dt)
+        if not (math.isfinite(h) and h > 0):
+            raise ValueError(f"dt must be a positive number, got {dt!r}")
+        self._prepare(h)
         chunks = min(self.workers, len(self.w_hat)) if self.torch is None else 1
         if chunks > 1:
             w = self.w_hat
             bounds = np.linspace(0, len(w), chunks + 1).astype(int)
             done = list(self._pool().map(lambda lo, hi: self._step_chunk(w[lo:hi], 1),
                                          bounds[:-1], bounds[1:]))
-            self._check(max(speed for _, speed in done))
+            self._check(max(speed for _, speed in done), h)
 
             def store(lo: int, hi: int, new: np.ndarray) -> None:  # writes only w[lo:hi]
                 w[lo:hi] = new
@@ -279,21 +288,21 @@ class SpectralNS2D:
             list(self._pool().map(store, bounds[:-1], bounds[1:], [new for new, _ in done]))
         else:
             new, speed = self._step_chunk(self.w_hat, self.workers)
-            self._check(speed)
+            self._check(speed, h)
             self.w_hat = new
         self.step_count += 1
-        self.time += self.dt
+        self.time += h
 
     def cfl(self) -> np.ndarray:
         """The CFL number ``dt (|u| + |v|) n`` of each grid point, ``(batch, n, n)``."""
         vel = self.velocity()
         return (np.abs(vel[:, 0]) + np.abs(vel[:, 1])) * (self.dt * self.n)
 
-    def _check(self, speed: float) -> None:
+    def _check(self, speed: float, dt: float) -> None:
         """Raise :class:`SpectralBlowUp` if the current state is non-finite or above
-        ``max_cfl``; ``speed`` is ``max|u| + max|v|`` of the state (a bound on
-        ``max(|u| + |v|)``, so most steps stop at the first comparison)."""
-        if speed * self.dt * self.n <= self.max_cfl:
+        ``max_cfl`` for a step of ``dt``; ``speed`` is ``max|u| + max|v|`` of the state (a
+        bound on ``max(|u| + |v|)``, so most steps stop at the first comparison)."""
+        if speed * dt * self.n <= self.max_cfl:
             return
         w = self.vorticity()
         bad = ~np.isfinite(w)
@@ -302,7 +311,8 @@ class SpectralNS2D:
                                  step=self.step_count, time=self.time, cfl=math.nan,
                                  index=tuple(int(i) for i in np.argwhere(bad)[0]),
                                  field="vorticity")
-        c = self.cfl()
+        vel = self.velocity()
+        c = (np.abs(vel[:, 0]) + np.abs(vel[:, 1])) * (dt * self.n)
         worst = np.unravel_index(int(np.argmax(c)), c.shape)
         if c[worst] > self.max_cfl:
             raise SpectralBlowUp(f"spectral Navier-Stokes: CFL number {c[worst]:.3g} above "
@@ -344,28 +354,45 @@ class SpectralNS2D:
         return new, speed
 
     def advance(self, t_end: float) -> None:
-        """Step to ``t_end`` (s) with steps of at most ``dt``, the last shortened to land on it.
+        """Step to ``t_end`` (s) with steps of ``dt`` by the landing rule of
+        :mod:`simkit.simulator`.
 
         Raises
         ------
+        ValueError
+            ``t_end`` is before :attr:`time`.
         SpectralBlowUp
             A state a step starts from is non-finite or above ``max_cfl``, or the last
             one is non-finite: ``index`` is its first bad ``(batch, y, x)``, ``step`` and
             ``time`` its own.
         """
-        span = t_end - self.time
-        if span < -1e-12 * max(1.0, abs(t_end)):
-            raise ValueError(f"t_end={t_end} is before the current time {self.time}")
-        dt0 = self.dt
-        try:
-            while t_end - self.time > 1e-12 * max(1.0, abs(t_end)):
-                self.dt = min(dt0, t_end - self.time)
-                self.step()
-        finally:
-            self.dt = dt0
-        self.time = float(t_end)
+        for h in landing_steps(self, t_end, lambda: self.dt):
+            self.step(h)
         if not np.all(np.isfinite(self._to_numpy(self.w_hat))):  # the last state, unchecked
-            self._check(math.nan)
+            self._check(math.nan, self.dt)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The complete state: ``w_hat`` ``(batch, n, n//2+1)`` complex, the rfft2 of
+        the vorticity (a copy, on the host), and the clock ``time`` (s), ``step_count``."""
+        return {"w_hat": np.array(self._to_numpy(self.w_hat), copy=True),
+                "time": np.float64(self.time), "step_count": np.int64(self.step_count)}
+
+    def load_state(self, state) -> None:
+        """Continue from ``state``, a :meth:`state` of a solver of the same grid and batch.
+
+        Raises
+        ------
+        ValueError
+            A key is missing or ``w_hat`` has the wrong shape.
+        """
+        require_keys(state, ("w_hat", "time", "step_count"), "SpectralNS2D")
+        w_hat = np.asarray(state["w_hat"])
+        want = tuple(self.w_hat.shape)
+        if w_hat.shape != want:
+            raise ValueError(f"SpectralNS2D.load_state: 'w_hat' must have shape {want}, got "
+                             f"{w_hat.shape}")
+        self.w_hat = self._to_device(np.array(w_hat, dtype=np.complex128, copy=True))
+        self.time, self.step_count = float(state["time"]), int(state["step_count"])
 
     def vorticity(self) -> np.ndarray:
         """``(batch, n, n)`` vorticity (1/s) on the grid points."""
@@ -461,7 +488,18 @@ class SpectralNSSimulator:
         return {}
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"vorticity": downsample(self.solver.vorticity()[0], self.m)}
+        """``vorticity`` ``(y, x)`` at ``stored_resolution``, plus :meth:`SpectralNS2D.state`."""
+        return {"vorticity": downsample(self.solver.vorticity()[0], self.m),
+                **self.solver.state()}
+
+    def load_state(self, state) -> None:
+        """Continue from ``state``, a :meth:`state` of a simulator of the same scene."""
+        self.solver.load_state(state)
+
+    def step(self, dt: float | None = None) -> None:
+        """One step of ``dt`` (s), by default the scene's ``dt``."""
+        self.solver.step(dt)
 
     def advance(self, t_end: float) -> None:
+        """Step to ``t_end`` (s) by the landing rule (:meth:`SpectralNS2D.advance`)."""
         self.solver.advance(t_end)

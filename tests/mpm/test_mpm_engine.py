@@ -195,8 +195,9 @@ def test_cfl_time_step_and_substeps_per_frame():
                                                      / 1000.0))
     assert sim.dt == pytest.approx(expect)
     sim.advance(0.01)
+    # steps of the CFL dt, the last shortened (the landing rule): ceil(span / dt) steps
     n = math.ceil(0.01 / expect)
-    assert sim.step_count == n and sim.dt == pytest.approx(0.01 / n) and sim.time == 0.01
+    assert sim.step_count == n and sim.dt == pytest.approx(expect) and sim.time == 0.01
     capped = MPM(MPMConfig(dim=2, n_grid=32, dt_max=1e-5), parts)
     assert capped.dt == 1e-5
     paste = material("water", viscosity=5000.0)
@@ -307,6 +308,20 @@ def test_reinitialised_taichi_gives_the_same_results():
     np.testing.assert_allclose(com_after("f32"), first, rtol=1e-6)
     ti.init(arch=ti.cpu)
     np.testing.assert_allclose(com_after("f64"), first, rtol=1e-12)
+
+
+def test_live_simulations_have_their_own_grid_and_a_collected_one_gives_it_back():
+    """The grid (and the substep kernel compiled for it) goes to the next simulation of
+    its size once the previous one is gone: trajectory after trajectory, no recompile."""
+    cfg, parts = block(2, material("jelly"), (0.3, 0.3), (0.4, 0.4), dt=1e-4)
+    first, second = MPM(cfg, parts), MPM(cfg, parts)
+    grid = first._kernels
+    assert second._kernels is not grid
+    del first  # no cycle holds a simulation: reference counting frees it here
+    third = MPM(cfg, parts)
+    assert third._kernels is grid
+    third.close()
+    assert MPM(cfg, parts)._kernels is grid
 
 
 def test_simulations_are_closed_when_the_runtime_changes():

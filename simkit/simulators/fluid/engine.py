@@ -34,6 +34,7 @@ import taichi as ti
 from simkit.errors import ProjectionFailed, SimulationDiverged
 from simkit.numerics.grid_operator import FLUID, SOLID
 from simkit.numerics.mgpcg import MGPCG, SolveInfo
+from simkit.simulator import landing_steps, require_keys
 
 __all__ = ["Side", "FluidConfig", "Fluid", "SIDE_KINDS"]
 
@@ -159,6 +160,21 @@ class Fluid:
         ``solver(A, b, x0, rtol=...) -> (x, info)`` (the solver protocol of
         shared/DESIGN.md, e.g. ``scipy.sparse.linalg.cg``) used instead of the
         built-in MGPCG; ``A`` is the CSR matrix over fluid cells.
+
+    Follows :class:`simkit.simulator.Stepper`: :meth:`step`, :meth:`advance` (the
+    landing rule), :meth:`state` and :meth:`load_state`. Kernels compile for the
+    fields of each instance: reuse an engine through :meth:`configure` rather than
+    build another of the same grid (``FluidSimulator`` keeps a pool of them).
+
+    Attributes
+    ----------
+    time : float
+        Simulated time (s).
+    dt : float
+        The own step now (s): :meth:`stable_dt` of the current velocity.
+    step_count : int
+    last_dt : float
+        Length of the last step (s), which scales the reported pressure.
     """
 
     def __init__(self, config: FluidConfig, solid: np.ndarray | None = None,
@@ -218,7 +234,7 @@ class Fluid:
         self.has_scalars = any(c.buoyancy) or any(
             s.kind == "inflow" and any(s.scalars) for s in c.sides.values())
         self.pressure_solver = pressure_solver
-        self.time, self.step_count, self.dt = 0.0, 0, float("nan")
+        self.time, self.step_count, self.last_dt = 0.0, 0, float("nan")
         self.last_solve: SolveInfo | None = None
         self._csr = None
         self.set_solid(np.zeros(self.shape, bool) if solid is None else solid)
@@ -602,7 +618,13 @@ class Fluid:
         return m if bad == 0 else ti.math.inf
 
     def stable_dt(self) -> float:
-        """``min(cfl h / max|u|, dt_max, h^2 / (2 d nu) * 0.9)``."""
+        """``min(cfl h / max|u|, dt_max, h^2 / (2 d nu) * 0.9)`` (s).
+
+        Raises
+        ------
+        SimulationDiverged
+            A velocity is not finite.
+        """
         c = self.config
         vmax = self._max_speed()
         if not math.isfinite(vmax):
@@ -611,6 +633,11 @@ class Fluid:
         if c.viscosity > 0:
             dt = min(dt, 0.9 * c.h**2 / (2 * self.dim * c.viscosity))
         return dt
+
+    @property
+    def dt(self) -> float:
+        """The own step now (s): :meth:`stable_dt`."""
+        return self.stable_dt()
 
     def _raise_nonfinite(self) -> None:
         for a in range(self.dim):
@@ -623,10 +650,18 @@ class Fluid:
         raise SimulationDiverged("non-finite velocity", step=self.step_count, time=self.time)
 
     def step(self, dt: float | None = None) -> None:
-        """Advance by ``dt`` (the stable step if not given)."""
+        """Advance by ``dt`` (s), by default the own step :meth:`stable_dt`.
+
+        Raises
+        ------
+        SimulationDiverged
+            The velocity went non-finite (``dt`` not given).
+        ProjectionFailed
+            The pressure solve failed (see :meth:`project`).
+        """
         c = self.config
         dt = self.stable_dt() if dt is None else float(dt)
-        self.dt = dt
+        self.last_dt = dt
         d = self.dim
         # kernels bake in the fields they read, so buffers are copied back, never swapped
         for a in range(d):
@@ -653,11 +688,63 @@ class Fluid:
         self.step_count += 1
 
     def advance(self, t_end: float) -> None:
-        """Step until ``time == t_end`` (the last step shortened to land on it)."""
-        while self.time < t_end - 1e-12 * max(1.0, abs(t_end)):
-            dt = min(self.stable_dt(), t_end - self.time)
-            self.step(dt)
-        self.time = max(self.time, t_end)
+        """Step to ``t_end`` (s) by the landing rule of :mod:`simkit.simulator`, the own
+        step :meth:`stable_dt` recomputed before every step.
+
+        Raises
+        ------
+        ValueError
+            ``t_end`` is before :attr:`time`.
+        SimulationDiverged, ProjectionFailed
+            As :meth:`step`.
+        """
+        for h in landing_steps(self, t_end, self.stable_dt):
+            self.step(h)
+
+    # ---- restart --------------------------------------------------------------------
+
+    def _state_fields(self) -> dict:
+        fields = {f"u_{_AXES[a]}": self.u[a] for a in range(self.dim)}
+        fields.update(s_smoke=self.s[0], s_temperature=self.s[1], phi=self.mg.x,
+                      phi_rhs=self.mg.b)
+        return fields
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The complete flow state, as Taichi stores it (ghost layers included).
+
+        Returns
+        -------
+        dict
+            ``u_x``, ``u_y`` [, ``u_z``]: face velocities (m/s) with their ghost layer,
+            index order ``(x, y[, z])``; ``s_smoke``, ``s_temperature``: the scalars
+            with ghosts; ``phi`` and ``phi_rhs`` ``shape``: solution (the next solve's
+            initial guess) and right-hand side of the last pressure solve; the clock
+            ``time`` (s), ``step_count`` and ``last_dt`` (s, the pressure's scale), 0-d.
+        """
+        out = {k: f.to_numpy() for k, f in self._state_fields().items()}
+        out.update(time=np.float64(self.time), step_count=np.int64(self.step_count),
+                   last_dt=np.float64(self.last_dt))
+        return out
+
+    def load_state(self, state) -> None:
+        """Continue from ``state``, a :meth:`state` of an engine of the same config.
+
+        Raises
+        ------
+        ValueError
+            A key of :meth:`state` is missing or an array has the wrong shape.
+        """
+        fields = self._state_fields()
+        require_keys(state, (*fields, "time", "step_count", "last_dt"), "Fluid")
+        values = {key: np.asarray(state[key]) for key in fields}
+        for key, fld in fields.items():
+            if values[key].shape != fld.shape:
+                raise ValueError(f"Fluid.load_state: {key!r} must have shape {fld.shape}, got "
+                                 f"{values[key].shape}")
+        for key, fld in fields.items():
+            fld.from_numpy(np.ascontiguousarray(values[key]))
+        self.time, self.step_count = float(state["time"]), int(state["step_count"])
+        self.last_dt = float(state["last_dt"])
 
     # ---- read-out -------------------------------------------------------------------
 
@@ -685,7 +772,7 @@ class Fluid:
 
     def pressure(self) -> np.ndarray:
         """Pressure of the last projection (Pa), zero in obstacles, shape ``shape``."""
-        dt = self.dt if math.isfinite(self.dt) else 1.0
+        dt = self.last_dt if math.isfinite(self.last_dt) else 1.0
         return self.mg.x.to_numpy() * self.config.density / dt
 
     def divergence(self) -> np.ndarray:

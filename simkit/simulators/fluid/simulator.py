@@ -6,12 +6,14 @@ velocity, pressure, and smoke and temperature where the scene has them);
 last projection solved) as a ``linear_systems`` dataset in stencil form.
 
 Engines are reused: a Taichi kernel is compiled for the fields it touches, so the
-simulator keeps one :class:`Fluid` per grid structure and Taichi program and
-re-configures it for each trajectory instead of compiling anew (seconds per kernel on
-a CPU). Building a new simulator of the same structure therefore retires the
-previous one, which then refuses to step.
+simulators of one grid structure share a per-process pool of :class:`Fluid` engines.
+A simulator leases an engine for as long as it lives (no two live simulators share
+one, so each advances as it would alone) and gives it back when it is garbage-
+collected; the next simulator of that structure re-configures it instead of compiling
+anew (seconds per kernel on a CPU).
 """
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -20,35 +22,40 @@ from simkit.io.linear_systems import stencil_schema
 from simkit.io.schema import Schema, Variable
 from simkit.numerics.grid_operator import poisson_offsets
 from simkit.registry import register_simulator
-from simkit.runtime import on_reset, taichi_program
+from simkit.runtime import per_program_cache
 from simkit.simulators.fluid.engine import Fluid
 from simkit.simulators.fluid.scenes import SCENES, build_scene, describe
 
 __all__ = ["FluidSimulator", "engine_for"]
 
 _AXES = "xyz"
-_ENGINES: dict[tuple, Fluid] = {}
-_OWNER: dict[tuple, object] = {}
+#: Fluid.structure(config) -> engines no live simulator holds, for the current program
+_FREE_ENGINES = per_program_cache()
 
 
-def _forget_engines(program_gone: bool) -> None:
-    _ENGINES.clear()
-    _OWNER.clear()
+def engine_for(setup, owner: object | None) -> Fluid:
+    """A :class:`Fluid` configured for ``setup`` (a :class:`~.scenes.SceneSetup`): an
+    engine of the same structure that no one holds, else a new one.
 
+    Parameters
+    ----------
+    setup : SceneSetup
+    owner : object or None
+        The engine goes back to the pool when ``owner`` is garbage-collected (never,
+        for ``None``).
 
-on_reset(_forget_engines)
-
-
-def engine_for(setup, owner: object) -> Fluid:
-    """A :class:`Fluid` configured for ``setup`` (a :class:`~.scenes.SceneSetup`),
-    reusing the process's engine of the same structure."""
-    key = (Fluid.structure(setup.config), id(taichi_program()))
-    engine = _ENGINES.get(key)
-    if engine is None:
-        engine = _ENGINES[key] = Fluid(setup.config, setup.solid)
-    else:
+    Returns
+    -------
+    Fluid
+    """
+    free = _FREE_ENGINES.get(Fluid.structure(setup.config), list)
+    if free:
+        engine = free.pop()
         engine.configure(setup.config, setup.solid)
-    _OWNER[key] = owner
+    else:
+        engine = Fluid(setup.config, setup.solid)
+    if owner is not None:
+        weakref.finalize(owner, free.append, engine)
     if setup.source is not None:
         engine.set_source(setup.source, *setup.source_values)
     if setup.velocity is not None:
@@ -82,7 +89,6 @@ class FluidSimulator:
         setup = build_scene(scene, params, seed=seed)
         self.scene, self.params, self.setup = scene, setup.params, setup
         self.engine = engine_for(setup, self)
-        self._key = (Fluid.structure(setup.config), id(taichi_program()))
         self.export = setup.params["export"]
         n = setup.config.shape
         self.space = {a: n[i] for i, a in reversed(list(enumerate(_AXES[: len(n)])))}
@@ -90,12 +96,6 @@ class FluidSimulator:
     @classmethod
     def from_scene(cls, scene: str, params: dict[str, Any], *, seed: int) -> "FluidSimulator":
         return cls(scene, params, seed)
-
-    def _live(self) -> Fluid:
-        if _OWNER.get(self._key) is not self:
-            raise RuntimeError("this fluid simulator was retired: a newer one of the same grid "
-                               "reuses its engine (one live simulator per grid and process)")
-        return self.engine
 
     @property
     def time(self) -> float:
@@ -140,23 +140,35 @@ class FluidSimulator:
         return {"solid": _storage(self.setup.solid.astype(np.int8))}
 
     def state(self) -> dict[str, np.ndarray]:
-        eng = self._live()
+        """The schema's variables in storage order, plus :meth:`Fluid.state` (the raw
+        staggered fields a restart needs, keys ``u_x``, ``s_smoke``, ``phi``, ...)."""
+        eng = self.engine
+        out = eng.state()
         if self.export == "pressure_systems":
             stencil, _, mask = eng.mg.stencil()
-            return {"stencil": np.stack([_storage(s) for s in stencil]),
-                    "rhs": _storage(eng.mg.b.to_numpy() * mask),
-                    "solution": _storage(eng.mg.x.to_numpy() * mask),
-                    "mask": _storage(mask)}
+            out.update(stencil=np.stack([_storage(s) for s in stencil]),
+                       rhs=_storage(out["phi_rhs"] * mask), solution=_storage(out["phi"] * mask),
+                       mask=_storage(mask))
+            return out
         vel = eng.cell_velocity()
-        out = {"velocity": np.stack([_storage(vel[..., a]) for a in range(eng.dim)]),
-               "pressure": _storage(eng.pressure())}
+        out.update(velocity=np.stack([_storage(vel[..., a]) for a in range(eng.dim)]),
+                   pressure=_storage(eng.pressure()))
         if eng.has_scalars:
             out["smoke"] = _storage(eng.scalar(0))
             out["temperature"] = _storage(eng.scalar(1))
         return out
 
+    def load_state(self, state) -> None:
+        """Continue from ``state``, a :meth:`state` of a simulator of the same scene."""
+        self.engine.load_state(state)
+
+    def step(self, dt: float | None = None) -> None:
+        """One step of ``dt`` (s), by default the CFL step (:meth:`Fluid.step`)."""
+        self.engine.step(dt)
+
     def advance(self, t_end: float) -> None:
-        self._live().advance(t_end)
+        """Step to ``t_end`` (s) by the landing rule (:meth:`Fluid.advance`)."""
+        self.engine.advance(t_end)
 
 
 def _storage(a: np.ndarray) -> np.ndarray:

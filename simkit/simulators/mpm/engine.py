@@ -9,12 +9,14 @@ stress scatter); grid update (momentum to velocity, gravity, colliders); grid-to
 particle (velocity, affine matrix, advection, guard).
 
 The substep kernel takes the particle state as ``ti.ndarray`` arguments rather than
-reading per-instance fields: Taichi then compiles it once per dimension, grid size,
-precision and Taichi program, and reuses (and caches on disk) the code for every
-simulation, whatever its particle count. Dataset generation builds one simulation per trajectory,
-and per-instance field kernels cost a 3-5 s compile each on a CPU. The grid, scratch
-space rebuilt every substep, is a field shared by all simulations of one size in the
-process: dense fields clear and gather 2-3x faster than ndarrays on a CPU.
+reading per-instance fields: Taichi then compiles it once per grid it is bound to,
+whatever the particle count. The grid, scratch space rebuilt every substep, is a dense
+field (dense fields clear and gather 2-3x faster than ndarrays on a CPU) that the
+kernel closes over. Each simulation leases a grid of its size, with its compiled
+kernel, from a per-process pool for as long as it lives (no two live simulations
+share one, so each advances as it would alone), and gives it back when closed or
+garbage-collected: dataset generation, one simulation per trajectory, compiles once
+(3-5 s on a CPU) and reuses the kernel for every later trajectory of that grid.
 """
 
 import logging
@@ -27,7 +29,8 @@ import numpy as np
 import taichi as ti
 
 from simkit.errors import SimulationDiverged
-from simkit.runtime import on_reset, taichi_program
+from simkit.runtime import on_reset, per_program_cache
+from simkit.simulator import check_t_end, landing_steps, require_keys
 from simkit.simulators.mpm.colliders import (
     MODES,
     SDF,
@@ -271,11 +274,10 @@ def _vec_at(arr: ti.template(), r, start: ti.template(), d: ti.template()):
 
 
 class _GridKernels:
-    """The grid of one size and the substep kernel bound to it, for one Taichi program.
+    """A grid of one size and the substep kernel bound to it, for one Taichi program.
 
-    The kernel closes over the grid fields, so each Taichi program (a new one after
-    every ``ti.init``) gets its own kernel object and fields, and nothing compiled for
-    an earlier program is reused.
+    The kernel closes over the grid fields, so it compiles once per grid object; a
+    grid is leased to one live simulation at a time (:func:`_lease_grid`).
     """
 
     def __init__(self, d: int, n_grid: int) -> None:
@@ -377,8 +379,6 @@ class _GridKernels:
         self.substep, self.grid_mass = substep, grid_mass
 
 
-_GRID_KERNELS: dict[tuple[int, int], _GridKernels] = {}
-_grids_program: list[object] = [None]
 _LIVE: weakref.WeakSet = weakref.WeakSet()  # simulations holding Taichi arrays
 _PARKED: list[object] = []  # arrays of a program someone else already replaced
 
@@ -387,22 +387,18 @@ def _release_arrays(program_gone: bool) -> None:
     """Close every live simulation before :func:`simkit.init` replaces the program."""
     for sim in list(_LIVE):
         sim.close(_park=program_gone)
-    _GRID_KERNELS.clear()
 
 
 on_reset(_release_arrays)
+#: (dim, n_grid) -> grids not leased to a live simulation, for the current program
+_FREE_GRIDS = per_program_cache()
 
 
-def _grid_kernels(dim: int, n_grid: int) -> _GridKernels:
-    """Grid and kernels of one size, shared by the simulations of one Taichi program."""
-    program = taichi_program()
-    if _grids_program[0] is not program:  # Taichi was re-initialised: old fields are gone
-        _GRID_KERNELS.clear()
-        _grids_program[0] = program
-    key = (dim, n_grid)
-    if key not in _GRID_KERNELS:
-        _GRID_KERNELS[key] = _GridKernels(dim, n_grid)
-    return _GRID_KERNELS[key]
+def _lease_grid(dim: int, n_grid: int) -> tuple[_GridKernels, list[_GridKernels]]:
+    """A grid of this size that no live simulation uses (a new one, compiled on its
+    first substep, when all are taken), and the pool to give it back to."""
+    free = _FREE_GRIDS.get((dim, n_grid), list)
+    return (free.pop() if free else _GridKernels(dim, n_grid)), free
 
 
 @ti.kernel
@@ -441,12 +437,16 @@ class MPM:
     colliders : sequence of Collider
         Solids in addition to the box walls of ``config``.
 
+    Follows :class:`simkit.simulator.Stepper`: :meth:`step`, :meth:`advance` (the
+    landing rule), :meth:`state` and :meth:`load_state`.
+
     Attributes
     ----------
     time : float
         Simulated time (s).
     dt : float
-        Time step of the last substep (s).
+        The own time step (s): ``config.dt``, or the CFL step computed from the
+        particle speeds at the start of the last :meth:`advance` or :meth:`step`.
     step_count : int
     x, v, C, F, plastic : ti.ndarray
         Particle state: positions ``(n,)`` of ``d``-vectors (m), velocities (m/s),
@@ -498,6 +498,7 @@ class MPM:
         self.time, self.step_count = 0.0, 0
         self.dt = float(config.dt) if config.dt else self._cfl_dt(
             float(np.linalg.norm(particles.velocity, axis=1).max()))
+        self._ends: dict[int, float] = {}  # end times of the steps since the last guard read
         self._allocate(particles)
 
     # ------------------------------------------------------------------ setup
@@ -506,7 +507,9 @@ class MPM:
         # Fields before ndarrays: with Taichi 1.7.4, fields first materialised after
         # ndarrays in a program that follows a second ti.init corrupt those ndarrays
         # (wrong results, then a segmentation fault); see test_reinitialised_taichi.
-        self._kernels = _grid_kernels(d, self.config.n_grid)
+        self._kernels, free = _lease_grid(d, self.config.n_grid)
+        # the grid goes back to the pool when this simulation is closed or collected
+        self._give_back = weakref.finalize(self, free.append, self._kernels)
         _LIVE.add(self)
 
         def array(values, dtype=f, shape=()):
@@ -567,6 +570,10 @@ class MPM:
         :func:`simkit.init` closes every live simulation before it re-initialises
         Taichi (a simulation does not survive a change of runtime).
         """
+        if _park:
+            self._give_back.detach()  # its program is gone: the pool went with it
+        else:
+            self._give_back()
         for name in MPM._ARRAYS:
             arr = self.__dict__.pop(name, None)
             if _park and arr is not None:
@@ -583,55 +590,119 @@ class MPM:
 
     def _check(self) -> None:
         key = int(self.guard.to_numpy()[0])
+        ends, self._ends = self._ends, {}
         if key == _NO_BAD:
             return
         step, bad = divmod(key // 2, self.n_particles)
         what = "non-finite position" if key % 2 == 0 else "left the grid"
-        t = self.time - (self.step_count - step - 1) * self.dt
+        t = ends.get(step, self.time)  # the end of the step that moved it
         raise SimulationDiverged(
             f"MPM: particle {bad} {what} at step {step} (t = {t:.6g} s); reduce dt or cfl, or "
             "check material stiffness and velocities", step=step, time=t, index=(bad,),
             field="position")
 
+    def _own_dt(self) -> float:
+        """``config.dt``, or the CFL step of the current particle speeds (sets ``dt``)."""
+        self.dt = float(self.config.dt) if self.config.dt else self._cfl_dt(_max_speed(self.v))
+        return self.dt
+
     def substep(self, dt: float | None = None) -> None:
-        """One substep of ``dt`` (default: the current ``self.dt``) without a guard read."""
-        dt = self.dt if dt is None else float(dt)
-        self._launch(dt)
-        self.time += dt
-        self.step_count += 1
+        """One substep of ``dt`` (default: the current ``self.dt``) without a guard read.
+
+        The unchecked inner loop for benchmarks; :meth:`step` and :meth:`advance` read
+        the guard.
+        """
+        self._launch(self.dt if dt is None else float(dt))
+        self._ends.clear()  # no guard read follows: no step needs its time
 
     def _launch(self, dt: float) -> None:
         self._kernels.substep(self.x, self.v, self.C, self.F, self.plastic, self.vol,
                               self.row, self.mat_code, self.mat, self.col_i, self.col_f,
                               len(self.colliders), self.walls, self.consts, self.sdf,
                               self._has_sdf, self.guard, dt, self.time, self.step_count)
+        self.time += dt
+        self._ends[self.step_count] = self.time
+        self.step_count += 1
 
-    def advance(self, t_end: float) -> None:
-        """Step to ``t_end`` (s): the CFL step, shortened evenly to land on ``t_end``.
+    def step(self, dt: float | None = None) -> None:
+        """One substep of ``dt`` (s), by default the own step (:attr:`dt`), then the guard.
 
         Raises
         ------
         SimulationDiverged
             A particle became non-finite or left the grid (step, time, particle named).
         """
-        span = t_end - self.time
-        if span < -1e-12 * max(1.0, abs(t_end)):
-            raise ValueError(f"t_end={t_end} is before the current time {self.time}")
-        if span <= 0:
-            return
-        dt = self.config.dt or self._cfl_dt(_max_speed(self.v))
-        n = max(1, math.ceil(span / dt - 1e-9))
-        self.dt = span / n
-        t0 = self.time
-        for k in range(n):
-            self.time = t0 + k * self.dt
-            self._launch(self.dt)
-            self.step_count += 1
-            if (k + 1) % self.config.check_every == 0:
-                self.time = t0 + (k + 1) * self.dt
-                self._check()
-        self.time = float(t_end)
+        self._launch(self._own_dt() if dt is None else float(dt))
         self._check()
+
+    def advance(self, t_end: float) -> None:
+        """Step to ``t_end`` (s) by the landing rule of :mod:`simkit.simulator`.
+
+        The own step (:attr:`dt`) is computed once, from the particle speeds at the
+        start; the guard is read every ``config.check_every`` substeps and at the end.
+
+        Raises
+        ------
+        SimulationDiverged
+            A particle became non-finite or left the grid (step, time, particle named).
+        ValueError
+            ``t_end`` is before :attr:`time`.
+        """
+        t_end = check_t_end(t_end, self.time)
+        dt = self._own_dt()
+        for k, h in enumerate(landing_steps(self, t_end, lambda: dt), 1):
+            self._launch(h)
+            if k % self.config.check_every == 0:
+                self._check()
+        self._check()
+
+    # ------------------------------------------------------------------ restart
+    _STATE = ("position", "velocity", "deformation_gradient", "affine_velocity",
+              "plastic_state")
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The complete particle state (float64 copies of the Taichi arrays).
+
+        Returns
+        -------
+        dict
+            ``position`` ``(n, d)`` m, ``velocity`` ``(n, d)`` m/s,
+            ``deformation_gradient`` ``(n, d, d)``, ``affine_velocity`` ``(n, d, d)``
+            1/s, ``plastic_state`` ``(n,)``, and the clock: ``time`` (s),
+            ``step_count``, ``dt`` (s), 0-d.
+        """
+        arrays = (self.x, self.v, self.F, self.C, self.plastic)
+        out = {k: a.to_numpy().astype(np.float64) for k, a in zip(self._STATE, arrays,
+                                                                 strict=True)}
+        out.update(time=np.float64(self.time), step_count=np.int64(self.step_count),
+                   dt=np.float64(self.dt))
+        return out
+
+    def load_state(self, state) -> None:
+        """Continue from ``state``, a :meth:`state` of a simulation of the same particles.
+
+        Raises
+        ------
+        ValueError
+            A key of :meth:`state` is missing or an array has the wrong shape.
+        """
+        require_keys(state, (*self._STATE, "time", "step_count", "dt"), type(self).__name__)
+        arrays = (self.x, self.v, self.F, self.C, self.plastic)
+        n, d = self.n_particles, self.dim
+        values = []
+        for key, want in zip(self._STATE, ((n, d), (n, d), (n, d, d), (n, d, d), (n,)),
+                             strict=True):
+            value = np.asarray(state[key])
+            if value.shape != want:
+                raise ValueError(f"{type(self).__name__}.load_state: {key!r} must have shape "
+                                 f"{want}, got {value.shape}")
+            values.append(np.ascontiguousarray(value, dtype=self._np_float))
+        for arr, value in zip(arrays, values, strict=True):
+            arr.from_numpy(value)
+        self.time, self.step_count = float(state["time"]), int(state["step_count"])
+        self.dt = float(state["dt"])
+        self._ends.clear()
+        self._reset_guard()
 
     # ------------------------------------------------------------------ state
     def positions(self) -> np.ndarray:

@@ -24,7 +24,8 @@ class MPMSimulator(MPM):
     ``affine_velocity`` (1/s), ``plastic_state`` and the Cauchy ``stress`` (Pa).
     Static per particle: ``particle_type`` (material model code, see the ``material``
     table), ``body``, ``density`` (kg/m^3), ``shear_modulus`` and ``bulk_modulus``
-    (Pa).
+    (Pa). :meth:`state` always carries ``F``, ``C`` and the plastic state (a restart
+    needs them); the dataset stores those its schema names.
     """
 
     version = "1"
@@ -96,13 +97,9 @@ class MPMSimulator(MPM):
         }
 
     def state(self) -> dict[str, np.ndarray]:
-        out = {"position": self.positions(), "velocity": self.velocities()}
-        if self.params["store_F"]:
-            out["deformation_gradient"] = self.F.to_numpy().astype(np.float64)
-        if self.params["store_C"]:
-            out["affine_velocity"] = self.C.to_numpy().astype(np.float64)
-        if self.params["store_plastic"]:
-            out["plastic_state"] = self.plastic.to_numpy().astype(np.float64)
+        """:meth:`MPM.state` (every particle array, whichever the schema stores) and,
+        with ``store_stress``, the Cauchy ``stress`` ``(n, d, d)`` (Pa)."""
+        out = super().state()
         if self.params["store_stress"]:
             out["stress"] = self.cauchy_stress()
         return out

@@ -9,23 +9,24 @@ they compile once per float type and Taichi program, whatever ``N``.
 
 import numpy as np
 
-from simkit.runtime import on_reset, taichi_program
+from simkit.runtime import per_program_cache
 
 __all__ = ["accelerations", "potential_energy", "TAICHI_MIN_BODIES"]
 
 #: Below this many bodies the numpy pairwise sum is faster than a kernel launch.
 TAICHI_MIN_BODIES = 64
 
-_KERNELS: dict = {}
-on_reset(lambda program_gone: _KERNELS.clear())
+_KERNELS = per_program_cache()
 
 
 def _kernels(dtype: np.dtype):
+    """The ``(accel, potential)`` kernels of one float type (compiled once per program)."""
+    return _KERNELS.get(np.dtype(dtype).str, lambda: _build_kernels(dtype))
+
+
+def _build_kernels(dtype: np.dtype):
     import taichi as ti
 
-    key = (np.dtype(dtype).str, id(taichi_program()))
-    if key in _KERNELS:
-        return _KERNELS[key]
     real = ti.f64 if np.dtype(dtype) == np.float64 else ti.f32
 
     # receiving bodies per thread: each source body, loaded once, serves B of them (on a
@@ -84,8 +85,7 @@ def _kernels(dtype: np.dtype):
             total += ti.cast(mass[i], ti.f64) * s
         return total
 
-    _KERNELS[key] = (accel, potential)
-    return _KERNELS[key]
+    return accel, potential
 
 
 def _pairwise(pos: np.ndarray, eps2: float) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from simkit.errors import Encounter, Escape, SimulationDiverged
+from simkit.simulator import check_t_end, landing_steps, require_keys
 from simkit.simulators.nbody.gravity import accelerations, potential_energy
 from simkit.simulators.nbody.hermite import (
     AarsethStep,
@@ -70,6 +71,12 @@ class NBody:
         Direct summation; Barnes-Hut with opening angle ``theta`` (float64); or
         particle-mesh in the periodic cube ``[0, box)^3`` on a ``mesh^3`` grid
         (positions wrap around; softening is the mesh's).
+
+    Notes
+    -----
+    Follows :class:`simkit.simulator.Stepper`: :meth:`step`, :meth:`advance` (the
+    landing rule; :meth:`integrate` is its REBOUND-style name), :meth:`state` and
+    :meth:`load_state`.
     """
 
     def __init__(self, *, G: float = 1.0, softening: float = 0.0, integrator: str = "leapfrog",
@@ -291,11 +298,23 @@ class NBody:
                             step=self.step_count, time=self.time, bodies=pair, distance=d)
         self._check_state()
 
-    def integrate(self, t_end: float) -> None:
-        """Advance to ``t_end`` (fixed steps of ``dt``, the last shortened to land on it).
+    def _own_dt(self) -> float:
+        """``dt``, or the controller's next step for ``hermite4``."""
+        if self.integrator == "hermite4":
+            self._hermite_prepare()
+            return self.next_dt
+        return self.dt
+
+    def advance(self, t_end: float) -> None:
+        """Advance to ``t_end`` by the landing rule of :mod:`simkit.simulator`: steps of
+        ``dt`` (``hermite4``: of the controller's step), the last shortened to land on
+        ``t_end``, the last two halving the span rather than leave a sliver; ``dop853``
+        chooses its own steps and lands on ``t_end``.
 
         Raises
         ------
+        ValueError
+            ``t_end`` is before :attr:`time`.
         Encounter
             Two bodies came closer than ``exit_min_distance``, or ``dop853`` could not
             shrink its step further (a near-collision). The state is left at that moment.
@@ -304,21 +323,64 @@ class NBody:
         SimulationDiverged
             A position or velocity became non-finite.
         """
-        if t_end < self.time:
-            raise ValueError(f"t_end={t_end} is before the current time {self.time}")
         if self.integrator == "dop853":
+            t_end = check_t_end(t_end, self.time)
             if t_end > self.time:
                 self._dop853(t_end)
             return
-        while t_end - self.time > 1e-12 * max(1.0, abs(t_end)):
-            if self.integrator == "hermite4":
-                self._hermite_prepare()
-            h = self.next_dt if self.integrator == "hermite4" else self.dt
-            rest = t_end - self.time
-            # Stretch a step by up to 25% rather than leave a sliver: Hermite's snap and
-            # crackle come from differences over the step and lose all digits on a sliver.
-            self.step(rest if rest < 1.25 * h else h)
-        self.time = float(t_end)
+        for h in landing_steps(self, t_end, self._own_dt):
+            self.step(h)
+
+    def integrate(self, t_end: float) -> None:
+        """REBOUND's name of :meth:`advance`: integrate to ``t_end``."""
+        self.advance(t_end)
+
+    # ---- restart ----------------------------------------------------------------------
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The complete state (copies).
+
+        Returns
+        -------
+        dict
+            ``position``, ``velocity`` ``(n, 3)`` float64; with ``hermite4`` also the
+            ``acceleration`` and ``jerk`` ``(n, 3)`` of the last step and ``next_dt``;
+            the clock ``time``, ``step_count`` (0-d).
+        """
+        out = {"position": self.x.copy(), "velocity": self.v.copy(),
+               "time": np.float64(self.time), "step_count": np.int64(self.step_count)}
+        if self.integrator == "hermite4":
+            self._hermite_prepare()
+            out.update(acceleration=self._aj[0].copy(), jerk=self._aj[1].copy(),
+                       next_dt=np.float64(self.next_dt))
+        return out
+
+    def load_state(self, state) -> None:
+        """Continue from ``state``, a :meth:`state` of a simulation of the same bodies
+        and integrator.
+
+        Raises
+        ------
+        ValueError
+            A key is missing or an array has the wrong shape.
+        """
+        keys = ["position", "velocity", "time", "step_count"]
+        if self.integrator == "hermite4":
+            keys += ["acceleration", "jerk", "next_dt"]
+        require_keys(state, keys, "NBody")
+        arrays = {k: np.array(state[k], dtype=np.float64) for k in keys
+                  if k in ("position", "velocity", "acceleration", "jerk")}
+        for key, value in arrays.items():
+            if value.shape != (self.n, 3):
+                raise ValueError(f"NBody.load_state: {key!r} must have shape {(self.n, 3)}, "
+                                 f"got {value.shape}")
+        self.x, self.v = arrays["position"], arrays["velocity"]
+        self._acc = None
+        self._aj = None
+        if self.integrator == "hermite4":
+            self._aj = (arrays["acceleration"], arrays["jerk"])
+            self.next_dt = float(state["next_dt"])
+        self.time, self.step_count = float(state["time"]), int(state["step_count"])
 
     # ---- terminations -----------------------------------------------------------------
 

@@ -107,10 +107,19 @@ class NBodySimulator:
         return {"mass": self.sim.masses}
 
     def state(self) -> dict[str, np.ndarray]:
+        """The schema's variables plus :meth:`NBody.state` (what a restart needs)."""
         s = self.sim
-        return {"position": s.positions, "velocity": s.velocities,
-                "energy": np.float64(s.energy()), "momentum": s.momentum(),
+        return {**s.state(), "energy": np.float64(s.energy()), "momentum": s.momentum(),
                 "angular_momentum": s.angular_momentum()}
 
+    def load_state(self, state) -> None:
+        """Continue from ``state``, a :meth:`state` of a simulator of the same scene."""
+        self.sim.load_state(state)
+
+    def step(self, dt: float | None = None) -> None:
+        """One step of ``dt``, by default the integrator's own (:meth:`NBody.step`)."""
+        self.sim.step(dt)
+
     def advance(self, t_end: float) -> None:
-        self.sim.integrate(t_end)
+        """Integrate to ``t_end`` by the landing rule (:meth:`NBody.advance`)."""
+        self.sim.advance(t_end)

@@ -14,13 +14,12 @@ arbitrary bodies (REBOUND's tree lives inside its own simulation object).
 
 import numpy as np
 
-from simkit.runtime import on_reset, taichi_program
+from simkit.runtime import per_program_cache
 
 __all__ = ["build_tree", "tree_accelerations"]
 
 _BITS = 21
-_KERNELS: dict = {}
-on_reset(lambda program_gone: _KERNELS.clear())
+_KERNELS = per_program_cache()
 
 
 def _spread(v: np.ndarray) -> np.ndarray:
@@ -82,11 +81,13 @@ def build_tree(pos: np.ndarray, mass: np.ndarray, leaf_size: int = 8) -> dict:
 
 
 def _kernel():
+    """The tree-walk kernel (compiled once per program)."""
+    return _KERNELS.get("walk", _build_kernel)
+
+
+def _build_kernel():
     import taichi as ti
 
-    key = id(taichi_program())
-    if key in _KERNELS:
-        return _KERNELS[key]
     arr = ti.types.ndarray
 
     @ti.kernel
@@ -130,7 +131,6 @@ def _kernel():
             acc[i, 1] = G * a[1]
             acc[i, 2] = G * a[2]
 
-    _KERNELS[key] = walk
     return walk
 
 
