@@ -25,27 +25,14 @@ Taichi must be initialised by the caller (:func:`simkit.init`, e.g.
 import weakref
 
 from simkit.numerics.grid_operator import GridOperator, require_runtime
-from simkit.runtime import on_reset
+from simkit.runtime import per_program_cache
 from solvers.preconditioners import Preconditioner
 
 __all__ = ["GeometricMG"]
 
-_POOL: dict[tuple, list] = {}  # key -> MGPCG hierarchies that no live GeometricMG owns
-_GENERATION = [0]  # how many times simkit.init replaced the Taichi program
-
-
-def _reset(program_gone: bool) -> None:
-    _POOL.clear()
-    _GENERATION[0] += 1
-
-
-on_reset(_reset)
-
-
-def _release(key: tuple, mg, generation: int) -> None:
-    """Give ``mg`` back to the pool, unless Taichi was re-initialised since it was made."""
-    if _GENERATION[0] == generation:
-        _POOL.setdefault(key, []).append(mg)
+#: (grid shape, precision, smoothing) -> MGPCG hierarchies no live GeometricMG owns, for
+#: the current Taichi program (the pool of an earlier program is dropped with it)
+_FREE_HIERARCHIES = per_program_cache()
 
 
 class GeometricMG(Preconditioner):
@@ -86,13 +73,13 @@ class GeometricMG(Preconditioner):
 
         self.op, self.shape = A, A.shape
         key = (A.grid_shape, self.precision, self.smoothing)
-        pool = _POOL.get(key)
-        if pool:
-            self.mg = pool.pop()
+        free = _FREE_HIERARCHIES.get(key, list)
+        if free:
+            self.mg = free.pop()
         else:
             real = ti.f32 if self.precision == "f32" else ti.f64
             self.mg = MGPCG(A.grid_shape, real=real, smoothing=self.smoothing)
-        weakref.finalize(self, _release, key, self.mg, _GENERATION[0])
+        weakref.finalize(self, free.append, self.mg)  # back to the pool when collected
         self.mg.set_operator(A)
 
     def apply(self, r):

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from simkit.numerics.grid_operator import require_runtime
-from simkit.runtime import on_reset, taichi_program
+from simkit.runtime import per_program_cache
 from solvers._system import as_csr
 
 __all__ = ["Preconditioner", "Jacobi", "SSOR", "IncompleteCholesky", "AMG"]
@@ -129,18 +129,17 @@ class SSOR(_Factored):
         return f"omega {self.omega:g}"
 
 
-_KERNELS: dict = {}
-on_reset(lambda program_gone: _KERNELS.clear())
+_KERNELS = per_program_cache()  # the IC diagonal kernel of the current Taichi program
 
 
 def _ic_diagonal_kernel():
     """The serial IC diagonal kernel, made on first use (importing ``solvers`` must not
     import Taichi)."""
-    import taichi as ti
+    return _KERNELS.get("ic_diagonal", _make_ic_diagonal_kernel)
 
-    key = id(taichi_program())
-    if key in _KERNELS:
-        return _KERNELS[key]
+
+def _make_ic_diagonal_kernel():
+    import taichi as ti
 
     @ti.kernel
     def ic_diagonal(indptr: ti.types.ndarray(dtype=ti.i32, ndim=1),
@@ -167,7 +166,6 @@ def _ic_diagonal_kernel():
             d[i] = e
         return reset
 
-    _KERNELS[key] = ic_diagonal
     return ic_diagonal
 
 

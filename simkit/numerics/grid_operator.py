@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from simkit.io.linear_systems import stencil_to_csr
-from simkit.runtime import on_reset, taichi_program
+from simkit.runtime import per_program_cache
 
 __all__ = ["SOLID", "FLUID", "DIRICHLET", "GridOperator", "poisson_offsets", "require_runtime"]
 
@@ -396,19 +396,19 @@ class GridOperator(LinearOperator):
 
 
 
-_KERNELS: dict = {}
-on_reset(lambda program_gone: _KERNELS.clear())
+_KERNELS = per_program_cache()  # the apply kernels of the current Taichi program
 
 
 def _taichi_kernels() -> dict:
     """The apply kernels ``{2: apply2, 3: apply3}``, made on first use (importing this
     module must not import Taichi); on ndarrays, so they compile once per dimension,
     not per operator."""
+    return _KERNELS.get("apply", _make_apply_kernels)
+
+
+def _make_apply_kernels() -> dict:
     import taichi as ti
 
-    key = id(taichi_program())
-    if key in _KERNELS:
-        return _KERNELS[key]
     f64 = ti.f64
 
     @ti.kernel
@@ -447,5 +447,4 @@ def _taichi_kernels() -> dict:
                 v -= w2[i, j, k + 1] * x[i, j, k + 1]
             y[i, j, k] = v
 
-    _KERNELS[key] = {2: apply2, 3: apply3}
-    return _KERNELS[key]
+    return {2: apply2, 3: apply3}

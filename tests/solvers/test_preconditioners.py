@@ -142,7 +142,7 @@ def test_two_geometric_mgs_of_one_grid_keep_their_own_operators(monkeypatch):
     first = GeometricMG(a.A)  # each on its own, then dropped
     alone["a"], kept = first.apply(r), first.mg
     del first  # its hierarchy goes back to the pool, and the next of this grid takes it
-    assert kept in multigrid._POOL[((32, 32), "f32", 2)]
+    assert kept in multigrid._FREE_HIERARCHIES.get(((32, 32), "f32", 2), list)
     second = GeometricMG(b.A)
     assert second.mg is kept
     alone["b"] = second.apply(r)
