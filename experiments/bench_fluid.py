@@ -18,59 +18,26 @@ Results: ``<out>/fluid_bench.md`` and ``.json``.
 """
 
 import argparse
-import contextlib
-import importlib.util
-import io
-import json
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
-import taichi as ti
 
 import simkit
-from simkit.numerics.grid_operator import FLUID, GridOperator
-from simkit.numerics.mgpcg import MGPCG
-from simkit.provenance import machine
-from simkit.simulators.fluid.simulator import FluidSimulator
-
-RTOL = 1e-6
-
-
-def smoke_system(n: int, steps: int = 3) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-    """Cell types, face weights and right-hand side of a 3D smoke frame with obstacles."""
-    sim = FluidSimulator.from_scene("smoke_plume", {"dim": 3, "resolution": n, "n_obstacles": 3,
-                                                   "export": "pressure_systems"}, seed=7)
-    for _ in range(steps):
-        sim.engine.step()
-    mg = sim.engine.mg
-    return (mg.top.ctype.to_numpy(), [w.to_numpy() for w in mg.top.w], mg.b.to_numpy())
-
-
-def time_ours(ctype, weights, b, repeats: int) -> dict:
-    """Setup is loading and coarsening the operator; allocating the grids and compiling
-    the kernels happen once per grid size and process (the first call)."""
-    op = GridOperator.from_cell_types(ctype, weights)
-    t0 = time.perf_counter()
-    mg = MGPCG(ctype.shape)
-    mg.set_operator(op)
-    mg.solve(b, rtol=RTOL)
-    first = time.perf_counter() - t0
-    setups, solves = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        mg.set_operator(op)
-        t1 = time.perf_counter()
-        _, info = mg.solve(b, rtol=RTOL)
-        setups.append(t1 - t0)
-        solves.append(time.perf_counter() - t1)
-    return {"setup_s": statistics.median(setups), "solve_s": statistics.median(solves),
-            "first_call_s": first, "iterations": info.iterations, "residual": info.residual}
+from simkit.benchmark import machine_line, utc_date, write_results
+from simkit.numerics.grid_operator import GridOperator
+from simkit.simulators.fluid.benchmarks import (
+    RTOL,
+    smoke_pressure_system,
+    taichi_example_box,
+    time_mgpcg,
+    time_taichi_example,
+)
 
 
 def time_pyamg(A, b, repeats: int) -> dict:
-    import pyamg  # here, so that the GPU check (no pyamg there) can import this module
+    import pyamg  # here, so that the script's --help works without pyamg
 
     setups, solves = [], []
     for _ in range(repeats + 1):
@@ -87,48 +54,11 @@ def time_pyamg(A, b, repeats: int) -> dict:
             "operator_complexity": float(ml.operator_complexity())}
 
 
-def taichi_example_module():
-    path = Path(ti.__file__).parent / "examples" / "algorithm" / "mgpcg_advanced.py"
-    spec = importlib.util.spec_from_file_location("taichi_mgpcg_advanced", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def time_taichi_example(repeats: int) -> dict:
-    """The example's ``MGPCG_Example`` as it ships (3D, N = 128, 4 levels); the solve
-    stops when ``r.r < rel_tol * r0.r0``, so ``rel_tol = RTOL^2``."""
-    mod = taichi_example_module()
-    solver = mod.MGPCG_Example()
-
-    def once():
-        t0 = time.perf_counter()
-        solver.init()
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            solver.solve(max_iters=400, rel_tol=RTOL**2, verbose=True)
-        ti.sync()
-        return time.perf_counter() - t0, out.getvalue().count("iter ")
-
-    first, _ = once()
-    times, its = zip(*(once() for _ in range(repeats)), strict=True)
-    return {"solve_s": statistics.median(times), "first_call_s": first, "iterations": its[-1]}
-
-
-def box_problem(n: int) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-    """The Taichi example's box: all cells unknown, pressure 0 outside, its rhs."""
-    i = np.arange(n)
-    c = np.cos(5 * np.pi * i / n)
-    b = 5.0 * c[:, None, None] * c[None, :, None] * c[None, None, :]
-    weights = [np.ones(tuple(n + (k == a) for k in range(3)), np.float32) for a in range(3)]
-    return np.full((n,) * 3, FLUID, np.int8), weights, b
-
-
 def run(sizes: list[int], repeats: int) -> dict:
     rows = []
     for n in sizes:
-        ctype, weights, b = smoke_system(n)
-        ours = time_ours(ctype, weights, b, repeats)
+        ctype, weights, b = smoke_pressure_system(n)
+        ours = time_mgpcg(ctype, weights, b, repeats)
         op = GridOperator.from_cell_types(ctype, weights)
         A, cells = op.tocsr(), op.cells
         amg = time_pyamg(A, b.ravel()[cells], repeats)
@@ -136,9 +66,9 @@ def run(sizes: list[int], repeats: int) -> dict:
                      "ours": ours, "pyamg_sa": amg})
         if n == 128:  # the size the example is written for
             rows.append({"problem": "taichi example box", "n": n, "unknowns": n**3,
-                         "ours": time_ours(*box_problem(n), repeats),
+                         "ours": time_mgpcg(*taichi_example_box(n), repeats),
                          "taichi_example": time_taichi_example(repeats)})
-    return {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return {"machine": machine_line(), "date": utc_date(),
             "repeats": repeats, "rtol": RTOL, "rows": rows}
 
 
@@ -179,10 +109,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     simkit.init(args.arch, "f32", seed=0)
     result = run(args.sizes, args.repeats)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fluid_bench.json").write_text(json.dumps(result, indent=2))
-    (args.out / "fluid_bench.md").write_text(render(result))
-    print(render(result))
+    write_results(args.out, "fluid_bench", result, render(result), echo=True)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from simkit.benchmark import machine_line, utc_date, write_results
 from simkit.generate import generate
 from simkit.io import Compression, DatasetWriter, Schema, Trajectory, Variable, WindowDataset
-from simkit.provenance import machine
 from simkit.recipe import Recipe
 
 WINDOW = (4, 4)  # n_input, n_output: 8 frames per window
@@ -354,13 +354,10 @@ def main() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results = json.loads(json.dumps({
-        "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine_line(gpu=False), "date": utc_date(),
         "repeats": args.repeats, "grid": grid, "particles": particles, "generation": gen,
         "seconds": time.perf_counter() - t0}))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "io_bench.json").write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / "io_bench.md").write_text(render(results))
-    print((args.out / "io_bench.md").read_text())
+    write_results(args.out, "io_bench", results, render(results), echo=True)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ going first in every other round, for ``--repeats`` rounds; the table reports me
 
 import argparse
 import importlib.util
-import json
 import statistics
 import time
 import types
@@ -31,7 +30,7 @@ import numpy as np
 import taichi as ti
 
 import simkit
-from simkit.provenance import machine
+from simkit.benchmark import machine_line, utc_date, write_results
 from simkit.simulators.mpm import MPM, MPMConfig, Particles, build_scene, material
 
 EXAMPLES = Path(ti.__file__).parent / "examples" / "simulation"
@@ -145,9 +144,9 @@ def run(repeats: int, substeps: int) -> dict:
         rows.append({"case": name, "particles_baseline": n_b or None, "particles_ours": n_o,
                      "baseline": b, "ours": o, "ratio": o / b if b else None,
                      "baseline_all": b_rates, "ours_all": o_rates})
-    return {"machine": machine(), "arch": "cpu (x64)", "precision": "f32",
+    return {"machine": machine_line(), "arch": "cpu (x64)", "precision": "f32",
             "taichi": ".".join(str(v) for v in ti.__version__), "repeats": repeats,
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
+            "date": utc_date(), "rows": rows}
 
 
 def render(res: dict) -> str:
@@ -177,10 +176,7 @@ def main() -> None:
     ap.add_argument("--substeps", type=int, default=400)
     args = ap.parse_args()
     res = run(args.repeats, args.substeps)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "mpm_bench.json").write_text(json.dumps(res, indent=1) + "\n")
-    (args.out / "mpm_bench.md").write_text(render(res))
-    print(render(res))
+    write_results(args.out, "mpm_bench", res, render(res), echo=True)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,12 @@ against it. Medians of ``--repeats``; results in
 """
 
 import argparse
-import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
 import simkit
-from simkit.provenance import machine
+from simkit.benchmark import machine_line, median_seconds, utc_date, write_results
 from simkit.simulators.nbody import ics
 from simkit.simulators.nbody.gravity import accelerations
 from simkit.simulators.nbody.tree import tree_accelerations
@@ -27,13 +24,8 @@ from simkit.simulators.nbody.tree import tree_accelerations
 
 def time_ours(n: int, dtype, repeats: int) -> float:
     m, x, _ = ics.plummer(n, np.random.default_rng(0))
-    accelerations(x, m, 1.0, 0.01, dtype=dtype)  # compile
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        accelerations(x, m, 1.0, 0.01, dtype=dtype)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    # the warm-up call compiles
+    return median_seconds(lambda: accelerations(x, m, 1.0, 0.01, dtype=dtype), repeats=repeats)
 
 
 def time_rebound(n: int, repeats: int) -> float:
@@ -47,26 +39,18 @@ def time_rebound(n: int, repeats: int) -> float:
     sim.dt = 1e-3
     for mi, xi, vi in zip(m, x, v, strict=True):
         sim.add(m=mi, x=xi[0], y=xi[1], z=xi[2], vx=vi[0], vy=vi[1], vz=vi[2])
-    sim.steps(1)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        sim.steps(1)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_seconds(lambda: sim.steps(1), repeats=repeats)
 
 
 def time_tree(n: int, repeats: int) -> dict:
     m, x, _ = ics.plummer(n, np.random.default_rng(0))
     ref = accelerations(x, m, 1.0, 0.01)
-    tree_accelerations(x, m, 1.0, 0.01, theta=0.5)  # compile
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        acc = tree_accelerations(x, m, 1.0, 0.01, theta=0.5)
-        times.append(time.perf_counter() - t0)
+    # the warm-up call compiles
+    seconds = median_seconds(lambda: tree_accelerations(x, m, 1.0, 0.01, theta=0.5),
+                             repeats=repeats)
+    acc = tree_accelerations(x, m, 1.0, 0.01, theta=0.5)
     err = np.linalg.norm(acc - ref, axis=1) / np.linalg.norm(ref, axis=1)
-    return {"n": n, "tree_s": statistics.median(times), "direct_f64_s": time_ours(
+    return {"n": n, "tree_s": seconds, "direct_f64_s": time_ours(
         n, np.float64, repeats), "median_error": float(np.median(err))}
 
 
@@ -80,7 +64,7 @@ def run(sizes: list[int], repeats: int) -> dict:
             row[f"{name}_s"], row[f"{name}_rate"] = t, n * n / t
         rows.append(row)
     tree = [time_tree(n, repeats) for n in (1024, 4096, 16384, 65536)]
-    return {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return {"machine": machine_line(), "date": utc_date(),
             "repeats": repeats, "rows": rows, "tree": tree}
 
 
@@ -115,10 +99,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     simkit.init("cpu", "f64", seed=0)
     result = run(args.sizes, args.repeats)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "nbody_bench.json").write_text(json.dumps(result, indent=2))
-    (args.out / "nbody_bench.md").write_text(render(result))
-    print(render(result))
+    write_results(args.out, "nbody_bench", result, render(result), echo=True)
 
 
 if __name__ == "__main__":

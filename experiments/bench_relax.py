@@ -18,13 +18,12 @@ and ``.png`` (cumulative iterations against the system index, and the chosen ``o
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from simkit.provenance import machine
+from simkit.benchmark import machine_line, utc_date, write_results
 from solvers.heat import heat_sequence
 from solvers.relax import (
     ChebCB,
@@ -76,7 +75,7 @@ def run(n: int, steps: int, stop_time: float, grid_size: int, seed: int, trials:
         row["iterations_vs_omega1"] = one["total_iterations"] / row["total_iterations"]
         row["seconds_vs_omega1"] = one["total_seconds"] / row["total_seconds"]
         row["iterations_vs_best_fixed"] = row["total_iterations"] / best_total
-    return {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return {"machine": machine_line(gpu=False), "date": utc_date(),
             "config": {"n": n, "unknowns": n * n, "steps": steps, "stop_time_s": stop_time,
                        "dt_s": seq.dt, "grid": grid.tolist(), "seed": seed, "trials": trials,
                        "rtol": rtol, "context_range_per_m2": list(context_range)},
@@ -177,11 +176,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     result = run(args.n, args.steps, args.stop_time, args.grid, args.seed, args.trials,
                  args.rtol)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "relax_bench.json").write_text(json.dumps(jsonable(result), indent=1))
-    (args.out / "relax_bench.md").write_text(render(result))
+    write_results(args.out, "relax_bench", jsonable(result), render(result), echo=True)
     plot(result, args.out / "relax_bench.png")
-    print(render(result))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ Results: ``<out>/spectral_bench.md`` and ``.json``; medians over ``--repeats``.
 """
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.fft as sfft
 
-from simkit.provenance import machine
+from simkit.benchmark import machine_line, utc_date, write_results
 from simkit.simulators.spectral_ns import SpectralNS2D, gaussian_random_field
 
 
@@ -46,8 +45,8 @@ def run(n: int, batch: int, steps: int, repeats: int) -> dict:
         step_s.append(time_it(solver.step, steps))
         fft_s.append(time_it(ffts, steps))
     step, fft = statistics.median(step_s), statistics.median(fft_s)
-    return {"machine": machine(), "n": n, "batch": batch, "workers": workers,
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "repeats": repeats,
+    return {"machine": machine_line(gpu=False), "n": n, "batch": batch, "workers": workers,
+            "date": utc_date(), "repeats": repeats,
             "step_s": step, "fft_s": fft, "steps_per_s": 1 / step, "fft_bound_steps_per_s": 1 / fft,
             "ratio": fft / step}
 
@@ -75,10 +74,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     res = run(args.n, args.batch, args.steps, args.repeats)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "spectral_bench.json").write_text(json.dumps(res, indent=1) + "\n")
-    (args.out / "spectral_bench.md").write_text(render(res))
-    print(render(res))
+    write_results(args.out, "spectral_bench", res, render(res), echo=True)
 
 
 if __name__ == "__main__":

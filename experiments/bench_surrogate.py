@@ -11,19 +11,18 @@ speed does not depend on them. Results: ``<out>/<name>.md`` and ``.json``.
 """
 
 import argparse
-import json
 import os
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from simkit.provenance import machine
+from simkit.benchmark import machine_line, utc_date, write_results
 from simkit.simulators.spectral_ns import SpectralNS2D, downsample, gaussian_random_field
 from surrogates.inference import Surrogate, surrogate_info
 from surrogates.models import build_autoregressive
+from surrogates.timing import rollout_seconds
 
 
 def paper_fno(n_input: int, stored: int, device: str) -> Surrogate:
@@ -57,24 +56,11 @@ def solver_seconds_per_frame(batch: int, solve: int, dt: float, scheme: str, sto
     return time.perf_counter() - t0  # timed once: it is long
 
 
-def rollout_seconds(surrogate: Surrogate, state: np.ndarray, frames: int,
-                    repeats: int) -> float:
-    """Median wall time of ``surrogate.rollout(state, frames)``, numpy in and out (so
-    transfers and normalisation included), after one warm-up rollout."""
-    surrogate.rollout(state, frames)
-    times = []
-    for _ in range(repeats):
-        sync(str(surrogate.device))
-        t0 = time.perf_counter()
-        surrogate.rollout(state, frames)  # numpy out: synchronised
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def surrogate_seconds_per_frame(batch: int, stored: int, frames: int, repeats: int,
                                 device: str) -> float:
     state = np.random.default_rng(1).standard_normal((batch, 10, stored, stored))
-    return rollout_seconds(paper_fno(10, stored, device), state, frames, repeats) / frames
+    return rollout_seconds(paper_fno(10, stored, device), state, frames,
+                           repeats=repeats) / frames
 
 
 def parse_solvers(spec: str) -> list[dict]:
@@ -107,8 +93,7 @@ def main() -> None:
                                               args.stored, args.device)
             rows.append({"batch": b, **setup, "solver_s_per_frame": solver,
                          "surrogate_s_per_frame": surrogate, "speedup": solver / surrogate})
-    record = {"machine": machine(), "device": args.device,
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    record = {"machine": machine_line(), "device": args.device, "date": utc_date(),
               "torch_threads": torch.get_num_threads(), **vars(args), "out": str(args.out),
               "rows": rows}
     fft = "scipy.fft" if args.device == "cpu" else "torch.fft, float64"
@@ -130,10 +115,7 @@ def main() -> None:
               "nu = 1e-3 (experiments/results/ns_solver_check.md: the cheapest set-up we "
               "verified), the honest baseline at this viscosity.", "",
               "Goal (issue 7): at least 100x on a GPU.", ""]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(record, indent=1) + "\n")
-    (args.out / f"{args.name}.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(args.out, args.name, record, "\n".join(lines), echo=True)
 
 
 if __name__ == "__main__":

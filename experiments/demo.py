@@ -345,8 +345,8 @@ def stage_surrogate(out: Path) -> str:
     import torch
     import yaml
 
-    from experiments.surrogate_handoff import handoff
     from surrogates.cli import run as train
+    from surrogates.handoff import handoff
 
     root = out / "fno_ns2d"
     shutil.rmtree(root, ignore_errors=True)

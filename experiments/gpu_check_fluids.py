@@ -12,7 +12,6 @@ warm-up (JIT excluded; first calls reported separately).
 """
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -22,13 +21,13 @@ import taichi as ti
 import torch
 
 import simkit
-from experiments.bench_fluid import (
-    box_problem,
-    smoke_system,
-    time_ours,
+from simkit.benchmark import machine_line, utc_date, write_results
+from simkit.simulators.fluid.benchmarks import (
+    smoke_pressure_system,
+    taichi_example_box,
+    time_mgpcg,
     time_taichi_example,
 )
-from simkit.provenance import machine
 from simkit.simulators.fluid.simulator import FluidSimulator
 from simkit.simulators.spectral_ns import SpectralNS2D, gaussian_random_field
 
@@ -118,33 +117,28 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cuda", help="'cpu' for a dry run")
     args = ap.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     simkit.init(args.device, "f32", seed=0)
-    gpu = torch.cuda.get_device_name() if args.device == "cuda" else "none"
-    result = {"machine": f"{machine()}; GPU {gpu}",
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    result = {"machine": machine_line(), "date": utc_date(),
               "repeats": args.repeats, "mgpcg": []}
 
-    def save():
-        (args.out / "gpu_check_fluids.json").write_text(json.dumps(result, indent=2))
+    def save(markdown=None):
+        write_results(args.out, "gpu_check_fluids", result, markdown, echo=True)
 
     result["spectral"] = spectral(256, 20, 50, args.repeats, args.device)
     save()
     print(result["spectral"], flush=True)
     for n in args.sizes:
         result["mgpcg"].append({"problem": "smoke + obstacles", "n": n,
-                                **time_ours(*smoke_system(n), args.repeats)})
+                                **time_mgpcg(*smoke_pressure_system(n), args.repeats)})
         result["mgpcg"].append({"problem": "taichi example box", "n": n,
-                                **time_ours(*box_problem(n), args.repeats)})
+                                **time_mgpcg(*taichi_example_box(n), args.repeats)})
         save()
         print(result["mgpcg"][-2:], flush=True)
     if 128 in args.sizes:
         result["taichi_example_128"] = time_taichi_example(args.repeats)
         save()
     result["fluid_step"] = fluid_step(min(args.sizes), args.repeats)
-    save()
-    (args.out / "gpu_check_fluids.md").write_text(render(result))
-    print(render(result))
+    save(render(result))
 
 
 if __name__ == "__main__":

@@ -7,28 +7,20 @@ host-device copies of positions and results included. Writes
 """
 
 import argparse
-import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
 import simkit
-from simkit.provenance import machine
+from simkit.benchmark import machine_line, median_seconds, utc_date, write_results
 from simkit.simulators.nbody.gravity import accelerations
 
 
 def rate(n: int, dtype, repeats: int) -> dict:
     rng = np.random.default_rng(0)
     x, m = rng.normal(size=(n, 3)), np.full(n, 1.0 / n)
-    accelerations(x, m, 1.0, 0.01, dtype=dtype)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        accelerations(x, m, 1.0, 0.01, dtype=dtype)
-        times.append(time.perf_counter() - t0)
-    t = statistics.median(times)
+    # numpy out: each call ends synchronised
+    t = median_seconds(lambda: accelerations(x, m, 1.0, 0.01, dtype=dtype), repeats=repeats)
     return {"n": n, "dtype": np.dtype(dtype).name, "seconds": t, "interactions_per_s": n * n / t}
 
 
@@ -38,19 +30,10 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--arch", default="cuda")
     args = ap.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     simkit.init(args.arch, "f32", seed=0)
-    try:
-        import torch
-
-        gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
-    except ImportError:
-        gpu = "unknown"
     rows = [rate(n, np.float32, args.repeats) for n in (2**16, 2**18, 2**19)]
     rows += [rate(n, np.float64, args.repeats) for n in (2**16, 2**18)]
-    result = {"machine": f"{machine()}; GPU {gpu}", "arch": args.arch,
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
-    (args.out / "gpu_check_nbody.json").write_text(json.dumps(result, indent=2))
+    result = {"machine": machine_line(), "arch": args.arch, "date": utc_date(), "rows": rows}
     lines = ["# Direct-summation gravity on a GPU", "",
              f"Machine: {result['machine']}. Run {result['date']}; medians of {args.repeats}. "
              "Produced by `python -m experiments.gpu_check_nbody`.", "",
@@ -58,8 +41,7 @@ def main(argv=None) -> None:
     lines += [f"| {r['n']} | {r['dtype']} | {r['seconds']:.4f} | {r['interactions_per_s']:.3g} |"
               for r in rows]
     lines += ["", "Goal (issue 5): 1e12 interactions/s at N = 2^19 on an H100."]
-    (args.out / "gpu_check_nbody.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "gpu_check_nbody", result, "\n".join(lines), echo=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Issue 7's GPU checks in one run (about 8 minutes on an H200):
+# Issue 7's GPU checks in one run (about 8 minutes on an H200 when the data was solved
+# in batches on the GPU; the data now comes from `simkit generate` on the CPU cores,
+# which has not been timed there):
 #   1. surrogate rollout against the spectral solver on the GPU (bench_surrogate);
-#   2. the FNO Navier-Stokes data: 1000 / 100 / 200 trajectories solved at 64^2, and 100
-#      test trajectories solved at 128^2, stored at 64^2 and 128^2 (super-resolution);
+#   2. the FNO Navier-Stokes data (data/recipes/ns2d_nu1e-3.yaml through simkit generate,
+#      GEN_WORKERS Dask workers per dataset): 1000 / 100 / 200 trajectories solved at 64^2,
+#      and 100 test trajectories solved at 128^2, stored at 64^2 and 128^2 (super-resolution);
 #   3. FNO on 100, 250 and 1000 trajectories (learning curve) and NeuralStagger
 #      (2 x 2 space, 2 time) on 1000, trained concurrently for BUDGET seconds each;
 #   4. each evaluated through surrogates.load on the test sets, then the report.
@@ -21,6 +24,7 @@ N_CURVE=${N_CURVE:-100 250 1000}
 N_STAGGER=${N_STAGGER-1000}
 CALLS=${TRAIN_CALLS:+--train-calls $TRAIN_CALLS}
 DEVICE=${DEVICE:-cuda}
+GEN_WORKERS=${GEN_WORKERS:-$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))}
 WORK=${WORK:-/tmp/fno_ns}
 OUT=${OUT:?set OUT}
 R=$WORK/results
@@ -38,10 +42,11 @@ stamp bench
 tail -n 8 "$R/bench.log"; pack
 
 stamp generate
-$run generate ns --splits "$SIZES" --resolution 64 --stored 64 --dt 4e-3 --batch 1300 \
-    --codec none --device "$DEVICE" > "$R/generate_ns.log" 2>&1 &
-$run generate sr --splits "$SR" --resolution 128 --stored 64,128 --dt 4e-3 --batch 100 \
-    --codec none --device "$DEVICE" > "$R/generate_sr.log" 2>&1 &
+# simkit generate on Dask workers (CPU, numpy): the two datasets share the cores
+$run generate ns --splits "$SIZES" --resolution 64 --stored 64 --dt 4e-3 \
+    --workers "$GEN_WORKERS" --codec none > "$R/generate_ns.log" 2>&1 &
+$run generate sr --splits "$SR" --resolution 128 --stored 64,128 --dt 4e-3 \
+    --workers "$GEN_WORKERS" --codec none > "$R/generate_sr.log" 2>&1 &
 wait
 tail -n 2 "$R"/generate_*.log; cp "$WORK/ns_64/README.md" "$R/ns_64_card.md"; pack
 

@@ -10,9 +10,10 @@ of each predicted frame, averaged over the 40 frames and the test trajectories. 
 
 Subcommands, each writing under ``--work``:
 
-``generate``  trajectories of :class:`SpectralNS2D`, one batched solve for many initial
-              fields on ``--device``, stored at one or more resolutions (spectral
-              truncation) as simkit datasets ``<name>_<m>``.
+``generate``  the recipe ``data/recipes/ns2d_nu1e-3.yaml`` with the command line's
+              splits, grids, time step, scheme, seed and compression, run through
+              ``simkit.generate`` (``--workers`` Dask processes) once per stored
+              resolution (spectral truncation): simkit datasets ``<name>_<m>``.
 ``train``     :class:`GridSurrogate` on the first ``--n-train`` train trajectories with
               the paper's loss (all 40 frames, gradient through the rollout; or every
               window of ``--train-calls`` calls), optionally the physics-constrained
@@ -38,73 +39,60 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.bench_surrogate import rollout_seconds
-from simkit.io import DatasetWriter, open_dataset
-from simkit.io.schema import Trajectory
-from simkit.io.shard import Compression
-from simkit.provenance import machine
+from simkit.benchmark import machine_line, utc_date, write_results
+from simkit.generate import generate as simkit_generate
+from simkit.io import open_dataset
+from simkit.recipe import Recipe, load_recipe
 from simkit.simulators.spectral_ns import (
     SpectralNS2D,
-    SpectralNSSimulator,
     downsample,
     forcing_field,
     gaussian_random_field,
-    vorticity_schema,
 )
+from surrogates.timing import rollout_seconds
 
 N_INPUT, N_PREDICT, FRAMES = 10, 40, 51  # frames t = 0 .. 50, one per second
 NU, AMPLITUDE = 1e-3, 0.1
 
 
-def trajectory_seed(seed: int, split: str, index: int) -> int:
-    """Trajectory ``index`` of ``split`` gets the same initial field at any batch size."""
-    return int(np.random.SeedSequence([seed, sum(map(ord, split)), index])
-               .generate_state(1, np.uint32)[0])
+#: The FNO data recipe; ``generate`` runs it with the command line's overrides.
+RECIPE = Path(__file__).resolve().parents[1] / "data" / "recipes" / "ns2d_nu1e-3.yaml"
+
+
+def ns_recipe(splits: dict[str, int], resolution: int, stored: int, dt: float, scheme: str,
+              seed: int | None, codec: str | None) -> Recipe:
+    """:data:`RECIPE` with the given splits, solver grid, stored grid, time step, scheme,
+    master seed (``None``: the recipe's) and shard compression (``None``: none); frames
+    t = 0 .. 50, one per second, whatever the file says."""
+    base = load_recipe(RECIPE).to_json()
+    base["fixed"] = {**base["fixed"], "resolution": resolution, "stored_resolution": stored,
+                     "viscosity": NU, "forcing_amplitude": AMPLITUDE, "dt": dt,
+                     "scheme": scheme}
+    base["storage"] = {**base["storage"], "compression": codec or "none",
+                       "shuffle": codec is not None}
+    return Recipe.from_dict({**base, "splits": dict(splits), "frames": FRAMES,
+                             "write_interval": 1.0,
+                             "seed": base["seed"] if seed is None else seed})
 
 
 def generate(work: Path, name: str, splits: dict[str, int], resolution: int,
-             stored: list[int], dt: float, scheme: str, device: str | None, batch: int,
-             seed: int, codec: str | None) -> None:
-    # every parameter, as `simkit generate` records them (the physics loss reads them)
-    params = {m: {**SpectralNSSimulator.DEFAULTS, "resolution": resolution,
-                  "stored_resolution": m, "viscosity": NU, "dt": dt, "scheme": scheme,
-                  "forcing_amplitude": AMPLITUDE} for m in stored}
-    description = (f"{SpectralNSSimulator.description} Solved at {resolution}^2, dt {dt:g} s "
-                   f"({scheme}), in batches of {batch} on {device or 'numpy'}.")
-    writers = {m: DatasetWriter(work / f"{name}_{m}", vorticity_schema(m), n_frames=FRAMES,
-                                write_interval=1.0, trajectories_per_shard=100,
-                                compression=Compression(codec=codec, shuffle=codec is not None),
-                                simulator={"name": "spectral_ns", "scene": "fno",
-                                           "version": SpectralNSSimulator.version},
-                                description=description) for m in stored}
-    forcing = forcing_field("fno", resolution, AMPLITUDE)
-    substeps = round(1.0 / dt)
-    # all splits share the solves: one batch may hold trajectories of several splits
-    todo = [(split, i) for split, count in splits.items() for i in range(count)]
-    for lo in range(0, len(todo), batch):
-        chunk = todo[lo:lo + batch]
-        seeds = [trajectory_seed(seed, split, i) for split, i in chunk]
-        w0 = np.concatenate([gaussian_random_field(np.random.default_rng(s), resolution)
-                             for s in seeds])
-        t0 = time.perf_counter()
-        solver = SpectralNS2D(w0, nu=NU, dt=dt, forcing=forcing, scheme=scheme, device=device)
-        frames = {m: np.empty((len(chunk), FRAMES, m, m), np.float32) for m in stored}
-        for f in range(FRAMES):
-            solver.advance(float(f))
-            w = solver.vorticity()
-            for m in stored:
-                frames[m][:, f] = downsample(w, m)
-        took = time.perf_counter() - t0
-        print(f"generate {name}: trajectories {lo}-{lo + len(chunk) - 1} of {len(todo)} in "
-              f"{took:.1f} s ({solver.step_count * len(chunk) / took:.3g} trajectory-steps/s)",
-              flush=True)
-        for m, writer in writers.items():
-            for j, ((split, i), s) in enumerate(zip(chunk, seeds, strict=True)):
-                writer.add(split, Trajectory(f"{split}-{i:06d}", {"vorticity": frames[m][j]},
-                                             params=params[m], seed=s, dt=dt,
-                                             substeps=substeps))
-    for writer in writers.values():
-        writer.close()
+             stored: list[int], dt: float, scheme: str, seed: int | None, codec: str | None,
+             workers: int) -> None:
+    """One dataset ``<work>/<name>_<m>`` per stored grid ``m``, each through
+    :func:`simkit.generate.generate` (``simkit generate``'s seed rule: trajectory ``i``
+    of a split starts from the same initial field in every one of them, so the stored
+    grids hold the same flows; each is solved again)."""
+    for m in stored:
+        recipe = ns_recipe(splits, resolution, m, dt, scheme, seed, codec)
+        res = simkit_generate(recipe, work / f"{name}_{m}", workers=workers, progress=False)
+        print(f"generate {name}_{m}: {res.stored} trajectories in {res.seconds:.1f} s "
+              f"({res.dropped} dropped)", flush=True)
+
+
+def check_seed(seed: int, index: int) -> int:
+    """Initial field ``index`` of ``check-solver``."""
+    return int(np.random.SeedSequence([seed, sum(map(ord, "check")), index])
+               .generate_state(1, np.uint32)[0])
 
 
 def _model_setup(model: str, width: int, modes: int, stagger_time: int) -> tuple[dict, int]:
@@ -202,8 +190,8 @@ def train(work: Path, data: Path, tag: str, n_train: int, model: str, width: int
               "best_val_rollout_rel_l2": float(best.best_model_score),
               "checkpoint": str(Path(best.best_model_path).relative_to(work.resolve())),
               "parameters": sum(p.numel() for p in module.net.parameters()),
-              "device": str(module.device), "machine": machine()}
-    (out / f"{tag}.json").write_text(json.dumps(record, indent=1) + "\n")
+              "device": str(module.device), "machine": machine_line()}
+    write_results(out, tag, record)
     print(f"train {tag}: done, best validation rollout rel L2 "
           f"{record['best_val_rollout_rel_l2']:.4f}", flush=True)
 
@@ -239,7 +227,7 @@ def evaluate(work: Path, tag: str, tests: list[Path], device: str, batch: int,
 
     record = json.loads((work / "train" / f"{tag}.json").read_text())
     surrogate = surrogates.load(work / record["checkpoint"], device=device)
-    result = {"tag": tag, "device": device, "machine": machine(), "tests": {}}
+    result = {"tag": tag, "device": device, "machine": machine_line(), "tests": {}}
     for path in tests:
         w = read_test(path)
         result["tests"][path.name] = _rollout_errors(surrogate, w, batch)
@@ -250,17 +238,15 @@ def evaluate(work: Path, tag: str, tests: list[Path], device: str, batch: int,
     # one 40-frame rollout of b trajectories, numpy in and out, warm-up excluded
     result["rollout_seconds"] = {
         str(b): rollout_seconds(surrogate, np.repeat(timing_input[:1, :N_INPUT], b, axis=0),
-                                N_PREDICT, repeats) for b in timing_batches}
-    out = work / "eval"
-    out.mkdir(exist_ok=True)
-    (out / f"{tag}.json").write_text(json.dumps(result, indent=1) + "\n")
+                                N_PREDICT, repeats=repeats) for b in timing_batches}
+    write_results(work / "eval", tag, result)
 
 
 def report(work: Path, out: Path, name: str) -> None:
     trains = {p.stem: json.loads(p.read_text()) for p in sorted((work / "train").glob("*.json"))}
     evals = {p.stem: json.loads(p.read_text()) for p in sorted((work / "eval").glob("*.json"))}
-    first = next(iter(evals.values()), {"machine": machine(), "device": "?"})
-    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    first = next(iter(evals.values()), {"machine": machine_line(), "device": "?"})
+    date = utc_date()
     lines = [f"# {__doc__.splitlines()[0]}", "",
              f"Machine: {first['machine']}; device {first['device']}. Produced by "
              f"`python -m experiments.reproduce_fno_ns` ({date}).",
@@ -285,11 +271,7 @@ def report(work: Path, out: Path, name: str) -> None:
             lines.append(f"| {tag} | {model} | {t['n_train']} | {calls} | {t['epochs_run']} | "
                          f"{t['steps']} | {t['fit_seconds']:.0f} | {t['parameters']} | {test} | "
                          f"{err} | {timing} |")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    (out / f"{name}.json").write_text(json.dumps({"train": trains, "evaluate": evals},
-                                                 indent=1) + "\n")
-    print("\n".join(lines))
+    write_results(out, name, {"train": trains, "evaluate": evals}, "\n".join(lines), echo=True)
 
 
 def check_solver(out: Path, name: str, setups: list[tuple[int, float, str]], batch: int,
@@ -299,7 +281,7 @@ def check_solver(out: Path, name: str, setups: list[tuple[int, float, str]], bat
     finest grid and spectrally truncated)."""
     finest = max(n for n, _, _ in setups)
     w0 = np.concatenate([gaussian_random_field(
-        np.random.default_rng(trajectory_seed(seed, "check", i)), finest) for i in range(batch)])
+        np.random.default_rng(check_seed(seed, i)), finest) for i in range(batch)])
     stored, seconds = {}, {}
     for n, dt, scheme in setups:
         t0 = time.perf_counter()
@@ -314,9 +296,11 @@ def check_solver(out: Path, name: str, setups: list[tuple[int, float, str]], bat
         print(f"check-solver {n}^2 dt {dt:g} {scheme}: {seconds[(n, dt, scheme)]:.0f} s",
               flush=True)
     ref = stored[setups[0]]
+    rows = []  # the first is the reference
     marks = sorted({min(t, t_end) for t in (1, 10, 30, 50)})
+    host = machine_line(gpu=False)
     lines = [f"# Which solver set-up the FNO Navier-Stokes data needs (nu = {NU:g})", "",
-             f"Machine: {machine()}. {batch} initial fields; the relative L2 difference of "
+             f"Machine: {host}. {batch} initial fields; the relative L2 difference of "
              f"the stored 64^2 vorticity from the reference ({setups[0][0]}^2, dt "
              f"{setups[0][1]:g}, {setups[0][2]}), mean over the fields. Produced by "
              "`python -m experiments.reproduce_fno_ns check-solver`.", "",
@@ -328,9 +312,10 @@ def check_solver(out: Path, name: str, setups: list[tuple[int, float, str]], bat
             np.linalg.norm(ref.reshape(batch, t_end, -1), axis=-1)
         lines.append(f"| {key[0]}^2 | {key[1]:g} | {key[2]} | {seconds[key]:.0f} | "
                      + " | ".join(f"{diff[:, t - 1].mean():.2e}" for t in marks) + " |")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        rows.append({"grid": key[0], "dt": key[1], "scheme": key[2], "seconds": seconds[key],
+                     "rel_l2_by_time": diff.mean(0).tolist()})
+    write_results(out, name, {"machine": host, "fields": batch, "times": list(range(1, t_end + 1)),
+                              "rows": rows}, "\n".join(lines), echo=True)
 
 
 def _positive(text: str) -> int:
@@ -350,11 +335,11 @@ def main(argv=None) -> None:
                    help="split:count,... (trajectories)")
     g.add_argument("--resolution", type=int, default=64, help="solver grid")
     g.add_argument("--stored", default="64", help="stored grids, comma-separated")
-    g.add_argument("--dt", type=float, default=1e-3)
+    g.add_argument("--dt", type=float, default=4e-3)
     g.add_argument("--scheme", default="heun")
-    g.add_argument("--device", default=None, help="a torch device; numpy by default")
-    g.add_argument("--batch", type=int, default=100)
-    g.add_argument("--seed", type=int, default=20261127)
+    g.add_argument("--workers", type=_positive, default=1,
+                   help="Dask worker processes (1: in this process)")
+    g.add_argument("--seed", type=int, default=None, help="master seed (default: the recipe's)")
     g.add_argument("--codec", default="gzip", choices=["gzip", "lzf", "none"],
                    help="shard compression; 'none' reads fastest in training")
     t = sub.add_parser("train")
@@ -399,8 +384,8 @@ def main(argv=None) -> None:
     if args.command == "generate":
         splits = {k: int(v) for k, v in (s.split(":") for s in args.splits.split(","))}
         generate(args.work, args.name, splits, args.resolution,
-                 [int(m) for m in args.stored.split(",")], args.dt, args.scheme, args.device,
-                 args.batch, args.seed, None if args.codec == "none" else args.codec)
+                 [int(m) for m in args.stored.split(",")], args.dt, args.scheme, args.seed,
+                 None if args.codec == "none" else args.codec, args.workers)
     elif args.command == "train":
         train(args.work, args.data, args.tag, args.n_train, args.model, args.width, args.modes,
               args.stagger_time, args.budget, args.batch_size, args.workers, args.seed,

@@ -17,7 +17,6 @@ residual-history plot per problem, ``<name>_<problem>.png``.
 """
 
 import argparse
-import json
 import statistics
 import time
 import tracemalloc
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse.linalg as spla
 
+from simkit.benchmark import machine_line, median_seconds, utc_date, write_results
 from solvers import gallery
 from solvers.krylov import cg
 from solvers.multigrid import GeometricMG
@@ -73,15 +73,6 @@ METHODS = {
 }
 
 
-def _median_time(fn: Callable, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _one_run(problem, method: Method, rtol: float, maxiter: int, history: bool) -> dict:
     """Set up and solve once; with ``history`` the true residual is recorded each
     iteration (an extra SpMV, so that run is not timed)."""
@@ -125,7 +116,7 @@ def run_method(problem, name: str, *, rtol: float, maxiter: int, repeat: int,
         apply_time = 0.0
         if P is not None:
             r = np.random.default_rng(0).standard_normal(problem.n)
-            apply_time = _median_time(lambda P=P: P.apply(r), 5)
+            apply_time = median_seconds(lambda P=P: P.apply(r), repeats=5, warmup=0)
         dilu = isinstance(P, IncompleteCholesky) and not P.is_exact()
         described = repr(P) if P is not None else ""
         del P
@@ -166,18 +157,16 @@ def run(problems: list[str], methods: list[str], *, rtol: float = 1e-8,
     Methods that run Taichi kernels (GMG, IC) need :func:`simkit.init` first (``main``
     calls it with ``--arch``); without it they are reported as errors.
     """
-    from simkit.provenance import machine
-
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {sorted(METHODS)}")
-    record = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    record = {"machine": machine_line(gpu=False), "date": utc_date(),
               "rtol": rtol, "maxiter": maxiter, "repeat": repeat, "problems": []}
     for spec in problems:
         problem = gallery.make(spec)
         A = problem.matrix()
         x = np.random.default_rng(0).standard_normal(problem.n)
-        spmv = _median_time(lambda A=A, x=x: A @ x, 10)
+        spmv = median_seconds(lambda A=A, x=x: A @ x, repeats=10, warmup=0)
         entry = {"spec": spec, "name": problem.name, "n": problem.n, "nnz": int(A.nnz),
                  "spmv_s": spmv, "info": {k: str(v) for k, v in problem.info.items()},
                  "results": []}
@@ -262,16 +251,9 @@ def plot(record: dict, out: Path, name: str) -> list[Path]:
 
 
 def write(record: dict, out: Path, name: str) -> list[Path]:
-    """Write ``name.md``, ``name.json`` and the plots atomically into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for suffix, text in ((".md", markdown(record)), (".json", json.dumps(record, indent=1))):
-        path = out / f"{name}{suffix}"
-        tmp = path.with_suffix(suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        written.append(path)
-    return written + plot(record, out, name)
+    """Write ``name.json`` and ``name.md`` atomically (:func:`simkit.benchmark.write_results`)
+    and the plots into ``out``; returns the paths in that order."""
+    return write_results(out, name, record, markdown(record)) + plot(record, out, name)
 
 
 def main(argv: list[str] | None = None) -> None:

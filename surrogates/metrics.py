@@ -9,12 +9,13 @@ along those.
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from surrogates._boundaries import periodic_axes
 
 __all__ = ["relative_l2", "relative_h1", "vrmse", "steps_to_failure", "energy_spectrum",
-           "spectrum_error", "rollout_summary"]
+           "spectrum_error", "rollout_summary", "relative_l2_per_step"]
 
 
 def relative_l2(pred: torch.Tensor, true: torch.Tensor, dims: int, eps: float = 1e-12):
@@ -188,3 +189,34 @@ def rollout_summary(pred: torch.Tensor, true: torch.Tensor, grid_dims: int, *,
             "steps_to_failure": steps_to_failure(frame),
             "spectrum_error": spectrum_error(pred[:, -1], true[:, -1], grid_dims,
                                              periodic=periodic)}
+
+
+def relative_l2_per_step(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """``||pred_k - true_k||_2 / ||true_k||_2`` for each step ``k`` (the first axis), the
+    norm over all other axes; numpy arrays, for rollouts already back on the host.
+
+    Parameters
+    ----------
+    pred, true : ndarray
+        ``(steps, ...)``, the same shape.
+
+    Returns
+    -------
+    ndarray
+        ``(steps,)``, float64. A step whose truth is all zero gives ``inf`` (or ``nan``
+        where the prediction is zero too): no ``eps`` hides it.
+
+    Raises
+    ------
+    ValueError
+        The shapes differ, or the arrays are 0-dimensional.
+    """
+    pred, true = np.asarray(pred), np.asarray(true)
+    if pred.shape != true.shape or pred.ndim < 1:
+        raise ValueError(f"pred and true must be (steps, ...) arrays of one shape, got "
+                         f"{pred.shape} and {true.shape}")
+    steps = len(true)
+    diff = (pred.astype(np.float64) - true).reshape(steps, -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.linalg.norm(diff, axis=1)
+                / np.linalg.norm(true.astype(np.float64).reshape(steps, -1), axis=1))

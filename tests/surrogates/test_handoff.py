@@ -2,7 +2,7 @@
 
 import pytest
 
-from experiments.surrogate_handoff import solver_settings
+from surrogates.handoff import solver_settings
 
 PARAMS = {"resolution": 64, "stored_resolution": 32, "viscosity": 1e-3, "dt": 4e-3,
           "scheme": "heun"}

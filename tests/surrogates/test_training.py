@@ -96,7 +96,7 @@ def test_cli_fit_then_load_and_roll_out(ns_dataset, tmp_path, model, epochs, bou
     fine = np.repeat(np.repeat(w[:2], 2, axis=1), 2, axis=2)  # 32^2
     if model == "fno":  # a Fourier operator runs on a finer grid than it learned
         assert surrogate.step(fine).shape == (1, 32, 32)
-        from experiments.plot_rollout import plot_rollout
+        from surrogates.plotting import plot_rollout
 
         rec = plot_rollout(Path(best), ns_dataset, tmp_path / "rollout", steps=5)
         per_step = np.linalg.norm(pred - w[2:7], axis=(1, 2)) / np.linalg.norm(w[2:7], axis=(1, 2))
