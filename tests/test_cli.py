@@ -150,6 +150,8 @@ def test_ctrl_c_with_two_workers_is_one_line_and_resume_completes(tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(shards.glob("shard-*.h5")):
         time.sleep(0.02)
+    assert list(shards.glob("shard-*.h5")), "no shard within 60 s: the run never got going"
+    assert proc.poll() is None, "the run finished before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130

@@ -314,7 +314,7 @@ def test_simulator_scenes_take_the_tree_and_reject_unknown_choices():
     assert abs(float(sim.state()["energy"]) / e0 - 1) < 1e-3
     with pytest.raises(ValueError, match="gravity must be 'direct' or 'tree'"):
         NBodySimulator.from_scene("plummer", {"gravity": "pm"}, seed=0)
-    with pytest.raises(ValueError, match="unknown nbody scene 'plumer'"):
+    with pytest.raises(ValueError, match="unknown scene 'plumer' for simulator 'nbody'"):
         NBodySimulator.from_scene("plumer", {}, seed=0)
 
 

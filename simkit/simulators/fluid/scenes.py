@@ -9,6 +9,7 @@ perturbations) from the trajectory seed only.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -77,7 +78,7 @@ def _check(params: dict[str, Any], scene: str) -> dict[str, Any]:
 
 
 #: Parameters every scene takes (see :data:`simkit.simulators.catalog.FLUID_COMMON`).
-COMMON = FLUID_COMMON
+COMMON = MappingProxyType(FLUID_COMMON)  # read-only: the catalog declares them
 
 
 def _common(p: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ in by :func:`simkit.registry.resolve_params`.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from simkit.simulators.mpm.seeding import Box, Cylinder, ParticleBuilder, Sphere
 __all__ = ["COMMON", "SCENES", "Scene", "BuiltScene", "build_scene"]
 
 #: Parameters every scene takes (see :data:`simkit.simulators.catalog.MPM_COMMON`).
-COMMON: dict[str, Any] = MPM_COMMON
+COMMON = MappingProxyType(MPM_COMMON)  # read-only: the catalog declares them
 
 
 @dataclass(frozen=True)
