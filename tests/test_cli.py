@@ -135,8 +135,10 @@ def test_missing_gpu_arch_is_one_line_before_the_output_folder(tmp_path, capsys)
 
 
 def test_ctrl_c_with_two_workers_is_one_line_and_resume_completes(tmp_path):
-    recipe = {"simulator": "heat", "scene": "modes3d", "fixed": {"resolution": 24, "n_modes": 16},
-              "frames": 8, "write_interval": 2e-3, "splits": {"train": 16}, "seed": 1,
+    # 16 one-trajectory shards of about 0.8 s each: seconds of work left after the first
+    # shard appears, also when the machine is loaded and this process is slow to notice
+    recipe = {"simulator": "heat", "scene": "modes3d", "fixed": {"resolution": 32, "n_modes": 16},
+              "frames": 12, "write_interval": 2e-3, "splits": {"train": 16}, "seed": 1,
               "trajectories_per_shard": 1}
     path = tmp_path / "heat.yaml"
     path.write_text(yaml.safe_dump(recipe))
