@@ -10,6 +10,7 @@ the model wrapper, with :attr:`GridDataModule.normaliser` (train-only mean and s
 channel, from ``stats.json``), so checkpoints carry it.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,11 @@ class GridDataModule(pl.LightningDataModule):
                              f"train split's size), got {train_trajectories!r}")
         self.train_trajectories = train_trajectories
         self.schema = schema
+        if schema.kind == "grid" and not schema.boundaries_known:
+            warnings.warn(f"{path}: the dataset does not record which grid axes are periodic "
+                          "(written before the field existed); the model treats every axis "
+                          "as periodic, as models did then. Regenerate the dataset to record "
+                          "its boundaries.", UserWarning, stacklevel=2)
 
     @property
     def dataset_schema(self) -> dict:
@@ -146,7 +152,8 @@ class GridDataModule(pl.LightningDataModule):
                   for v in self.variables}
         return {"variables": self.variables, "frame_shapes": shapes, "static": self.static,
                 "grid": list(self.grid_shape),
-                "periodic": [self.schema.is_periodic(d) for d in self.schema.space_dims],
+                "periodic": ([self.schema.is_periodic(d) for d in self.schema.space_dims]
+                             if self.schema.boundaries_known else None),
                 "channels": self.channels,
                 "write_interval": self.write_interval, "dataset": str(self.root),
                 "simulator": self.simulator}

@@ -136,15 +136,14 @@ class Schema:
     tables : mapping of str to mapping of str to sequence
         Named lookup tables, e.g. ``{"material": {"name": [...], "density": [...]}}``;
         a table adds a dimension of its own name.
-    periodic : tuple of str
+    periodic : tuple of str, or None
         The space dims whose domain wraps around (a torus along that axis, e.g. both
         axes of a spectral solver); every space dim not named is *bounded* (walls,
         inflow, outflow). Surrogates use it: circular padding and FFT derivatives only
-        along periodic axes. In JSON the key is written only when some axis is
-        periodic, and a schema without it reads as all bounded: datasets written before
-        the field existed load unchanged, and as bounded, the safe reading (a
-        periodic axis treated as bounded loses a little accuracy near its ends; a
-        walled axis treated as periodic couples the opposite walls).
+        along periodic axes. ``None`` means *not recorded*: the schema of a dataset
+        written before the field existed (its JSON has no ``periodic`` key, and keeps
+        none, so such datasets still validate); :attr:`boundaries_known` is then False
+        and :meth:`is_periodic` refuses to guess.
     """
 
     kind: str
@@ -155,7 +154,7 @@ class Schema:
     coords: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     coord_units: Mapping[str, str] = field(default_factory=dict)
     tables: Mapping[str, Mapping[str, tuple]] = field(default_factory=dict)
-    periodic: tuple[str, ...] = ()
+    periodic: tuple[str, ...] | None = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variables", tuple(self.variables))
@@ -163,7 +162,8 @@ class Schema:
         if isinstance(self.periodic, str):
             raise TypeError(f"schema: periodic must be a sequence of space dim names, got the "
                             f"string {self.periodic!r}")
-        object.__setattr__(self, "periodic", tuple(self.periodic))
+        if self.periodic is not None:
+            object.__setattr__(self, "periodic", tuple(self.periodic))
         object.__setattr__(self, "sizes", {k: int(v) for k, v in self.sizes.items()})
         object.__setattr__(
             self, "coords", {k: tuple(float(x) for x in v) for k, v in self.coords.items()}
@@ -204,17 +204,27 @@ class Schema:
             out[t] = len(next(iter(cols.values()))) if cols else 0
         return out
 
+    @property
+    def boundaries_known(self) -> bool:
+        """Whether the schema records which space dims are periodic (datasets written
+        before the field was introduced do not)."""
+        return self.periodic is not None
+
     def is_periodic(self, dim: str) -> bool:
         """Whether the space dim ``dim`` wraps around (``False``: bounded).
 
         Raises
         ------
         ValueError
-            ``dim`` is not one of :attr:`space_dims`.
+            ``dim`` is not one of :attr:`space_dims`, or the schema does not record its
+            boundaries (:attr:`boundaries_known` is False).
         """
         if dim not in self.space_dims:
             raise ValueError(f"dim must be one of the space dims {list(self.space_dims)}, "
                              f"got {dim!r}")
+        if self.periodic is None:
+            raise ValueError("this schema does not record which axes are periodic (a dataset "
+                             "written before the field existed): regenerate it to know")
         return dim in self.periodic
 
     def frame_shape(self, var: Variable, n_ragged: int | None = None) -> tuple[int, ...]:
@@ -243,7 +253,7 @@ class Schema:
             "coord_units": dict(self.coord_units),
             "tables": {t: {c: list(v) for c, v in cols.items()} for t, cols in self.tables.items()},
         }
-        if self.periodic:  # absent = all bounded, as in datasets written before the field
+        if self.periodic is not None:  # None (not recorded) keeps an old schema's JSON as it was
             out["periodic"] = list(self.periodic)
         return out
 
@@ -251,6 +261,7 @@ class Schema:
     def from_json(cls, data: Mapping[str, Any]) -> Schema:
         data = dict(data)
         data["variables"] = tuple(Variable.from_json(v) for v in data["variables"])
+        data.setdefault("periodic", None)  # written before the field: not recorded
         return cls(**data)
 
     # ------------------------------------------------------------------ checks
@@ -287,8 +298,9 @@ class Schema:
                 raise ValueError(
                     f"variable {v.name!r}: the ragged dimension {self.ragged_dim!r} must come first"
                 )
-        stray = [d for d in self.periodic if d not in self.space_dims]
-        if stray or len(set(self.periodic)) != len(self.periodic):
+        periodic = self.periodic or ()
+        stray = [d for d in periodic if d not in self.space_dims]
+        if stray or len(set(periodic)) != len(periodic):
             raise ValueError(f"schema: periodic must name distinct space dims "
                              f"{list(self.space_dims)}, got {list(self.periodic)}")
         for d, values in self.coords.items():

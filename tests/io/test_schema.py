@@ -59,8 +59,9 @@ def test_schema_json_roundtrip():
 
 def test_periodic_axes_round_trip_through_shards_and_manifest(tmp_path):
     """The periodic axes survive writing and reopening (manifest and every shard); a
-    schema of before the field (no ``periodic`` key) reads as bounded and writes back
-    the same JSON, so datasets written before it still validate."""
+    schema of before the field (no ``periodic`` key) reads as *not recorded*, refuses to
+    guess an axis, and writes back the same JSON, so datasets written before it still
+    validate. A schema with no periodic axis records that too (an empty list)."""
     import dataclasses
 
     from kinds import grid_case
@@ -81,10 +82,13 @@ def test_periodic_axes_round_trip_through_shards_and_manifest(tmp_path):
         shards = ds.shard_paths("train")
     assert {tuple(shard_attrs(p)["schema"]["periodic"]) for p in shards} == {("x",)}
 
-    legacy = dataclasses.replace(schema, periodic=()).to_json()
-    assert "periodic" not in legacy
+    walled = dataclasses.replace(schema, periodic=()).to_json()
+    assert walled["periodic"] == [] and not Schema.from_json(walled).is_periodic("x")
+    legacy = {k: v for k, v in walled.items() if k != "periodic"}
     old = Schema.from_json(legacy)
-    assert old.periodic == () and not old.is_periodic("x") and old.to_json() == legacy
+    assert old.periodic is None and not old.boundaries_known and old.to_json() == legacy
+    with pytest.raises(ValueError, match="does not record which axes are periodic"):
+        old.is_periodic("x")
 
 
 @pytest.mark.parametrize(("periodic", "error", "message"), [

@@ -61,6 +61,27 @@ def test_the_data_module_hands_the_periodic_axes_to_model_and_checkpoint(walled_
     assert Surrogate(legacy, module.net.state_dict()).net.periodic == (True, True)
 
 
+def test_a_dataset_without_recorded_boundaries_warns_and_trains_as_before(tmp_path):
+    """Datasets written before the schema recorded periodic axes: the data module says
+    so and the model is periodic everywhere, as models trained on them were."""
+    import json
+
+    from simkit.io.manifest import MANIFEST
+
+    root = tmp_path / "old"
+    with DatasetWriter(root, _schema(("y", "x")), n_frames=3, write_interval=0.1,
+                       simulator={"name": "t", "version": "0"}) as w:
+        for i in range(3):
+            w.add("train", Trajectory(f"t{i}", {"u": np.ones((3, 8, 12)) * i}))
+    manifest = json.loads((root / MANIFEST).read_text())
+    del manifest["schema"]["periodic"]  # as a dataset of before the field
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.warns(UserWarning, match="does not record which grid axes are periodic"):
+        dm = GridDataModule(str(root))
+    assert dm.dataset_schema["periodic"] is None
+    assert GridSurrogate("unet", UNET, dataset_schema=dm.dataset_schema).periodic == (True, True)
+
+
 @pytest.mark.parametrize("periodic", [(True, False), (False, True), (True, True),
                                       (False, False)])
 def test_unet_padding_does_not_wrap_a_bounded_axis(periodic):
