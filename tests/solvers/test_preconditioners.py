@@ -215,6 +215,7 @@ def convection_diffusion(n: int = 8, peclet: float = 0.4) -> sp.csr_matrix:
 @pytest.mark.parametrize(("who", "make"), [
     ("IncompleteCholesky", lambda A: IncompleteCholesky(A)),
     ("IncompleteCholesky", lambda A: IncompleteCholesky(A.toarray(), tau=1.0)),
+    ("SSOR", lambda A: SSOR(A, 1.5)), ("SSOR", lambda A: SSOR(A.toarray())),
     ("AMG", lambda A: AMG(A, "sa")), ("AMG", lambda A: AMG(A, "rs"))])
 def test_spd_preconditioners_refuse_a_non_symmetric_matrix(who, make):
     A = convection_diffusion()  # A[i, i+1] = -0.6, A[i+1, i] = -1.4
@@ -238,3 +239,12 @@ def test_amg_takes_a_non_symmetric_matrix_when_told_and_then_preconditions_gmres
     x, info, its = count(gmres, A, b, rtol=1e-8, M=P.aspreconditioner())
     assert info == 0 and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
     assert its < plain / 3, (its, plain)
+
+
+@pytest.mark.parametrize("symmetry", ["nonsymmetric", "symmetric"])
+def test_amg_refuses_the_symmetry_option_for_ruge_stuben(symmetry):
+    A = convection_diffusion(24) if symmetry == "nonsymmetric" else \
+        gallery.make("poisson:82d").matrix()
+    with pytest.raises(ValueError, match=rf"symmetry is an option of kind 'sa' only .*got "
+                                         rf"symmetry='{symmetry}' with kind 'rs'"):
+        AMG(A, "rs", symmetry=symmetry)
