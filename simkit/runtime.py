@@ -159,6 +159,15 @@ def _check_arguments(arch: str, precision: str) -> None:
         raise ValueError(f"precision must be one of {list(_PRECISIONS)}, got {precision!r}")
 
 
+_LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
+
+
+def _logging_level(ti) -> str:
+    """Taichi's current logging level (it has a setter, no getter): the most verbose
+    level that is effective, or ``"off"``."""
+    return next((level for level in _LOG_LEVELS if ti.is_logging_effective(level)), "off")
+
+
 def check_arch(arch: Arch) -> None:
     """Fail early, without initialising Taichi, where ``arch`` cannot work here.
 
@@ -182,11 +191,12 @@ def check_arch(arch: Arch) -> None:
     import taichi as ti
     from taichi.lang.misc import is_arch_supported
 
+    previous = _logging_level(ti)
     ti.set_logging_level(ti.ERROR)  # the probe warns about every missing driver library
     try:
         supported = is_arch_supported(getattr(ti, arch))
     finally:
-        ti.set_logging_level(ti.WARN)  # what init sets
+        ti.set_logging_level(previous)  # the caller's level, whatever it was
     if not supported:
         raise ArchUnavailable(arch)
 

@@ -105,7 +105,12 @@ class _Factored(Preconditioner):
 
 
 class SSOR(_Factored):
-    """``M = (D + omega L) D^-1 (D + omega U) / (omega (2 - omega))`` for SPD ``A``."""
+    """``M = (D + omega L) D^-1 (D + omega U) / (omega (2 - omega))`` for SPD ``A``.
+
+    ``A`` must be symmetric (``U = L^T``, so ``M`` is SPD and suits CG): a ``ValueError``
+    names the worst pair when ``max |A - A^T| > 1e-6 max |A|``
+    (:func:`solvers._system.check_symmetric`, O(nnz)).
+    """
 
     name = "SSOR"
 
@@ -116,7 +121,7 @@ class SSOR(_Factored):
         super().__init__(A)
 
     def _setup(self, A) -> None:
-        A = as_csr(A, "SSOR")
+        A = as_csr(A, "SSOR", symmetric=True)
         d = _positive_diagonal(A.diagonal(), "SSOR")
         D = sp.diags(d)
         w = self.omega
@@ -237,12 +242,18 @@ class AMG(Preconditioner):
     the worst pair when ``max |A - A^T| > 1e-6 max |A|``
     (:func:`solvers._system.check_symmetric`, O(nnz)), unless
     ``symmetry="nonsymmetric"`` is among the options (smoothed aggregation for a
-    non-symmetric ``A``, e.g. to precondition GMRES).
+    non-symmetric ``A``, e.g. to precondition GMRES). ``symmetry`` is an option of
+    ``kind="sa"`` only: with ``"rs"`` (pyamg's Ruge-Stuben solver has no such option)
+    it raises a ``ValueError``.
     """
 
     def __init__(self, A, kind: str = "sa", **options) -> None:
         if kind not in ("sa", "rs"):
             raise ValueError(f"kind must be 'sa' or 'rs', got {kind!r}")
+        if kind == "rs" and "symmetry" in options:
+            raise ValueError("symmetry is an option of kind 'sa' only (pyamg's Ruge-Stuben "
+                             "solver has none, and kind 'rs' needs a symmetric A), got "
+                             f"symmetry={options['symmetry']!r} with kind 'rs'")
         self.kind, self.options = kind, options
         self.name = f"AMG-{kind.upper()}"
         super().__init__(A)

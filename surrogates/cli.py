@@ -8,11 +8,16 @@ bar by default. Multi-GPU / multi-node: ``--trainer.strategy ddp --trainer.devic
 Exit status 0 on success; a bad value (a config key out of range for the dataset, a
 missing dataset) prints one line ``simkit-train: error: ...`` and exits with 1, a
 mistyped option or key with 2; ``--debug`` (anywhere on the line) shows the traceback
-instead. Programs that want the trainer and model call :func:`run`.
+instead. Only what goes wrong while the command line and config are parsed and checked
+and the model and data module are built (where the data module checks the config
+against the dataset) is one line: an error raised once the trainer runs the subcommand
+(inside Lightning or the model) is a bug until shown otherwise and keeps its traceback.
+Programs that want the trainer and model call :func:`run`.
 """
 
 import sys
 from argparse import ArgumentError
+from collections.abc import Callable
 from operator import attrgetter
 
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -33,6 +38,33 @@ def _channel_count(data: GridDataModule) -> int:
 
 
 class SurrogateCLI(LightningCLI):
+    """The Lightning CLI of :class:`GridSurrogate` on a :class:`GridDataModule`.
+
+    ``on_run``, if given, is called with the subcommand's name (``"fit"``, ...) once the
+    configuration is parsed, checked and instantiated, just before the trainer runs it.
+    """
+
+    def __init__(self, *args, on_run: Callable[[str], None] | None = None,
+                 **kwargs) -> None:
+        self.on_run = on_run
+        super().__init__(*args, **kwargs)
+
+    def _starting(self, subcommand: str) -> None:
+        if self.on_run is not None:
+            self.on_run(subcommand)
+
+    def before_fit(self) -> None:
+        self._starting("fit")
+
+    def before_validate(self) -> None:
+        self._starting("validate")
+
+    def before_test(self) -> None:
+        self._starting("test")
+
+    def before_predict(self) -> None:
+        self._starting("predict")
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.n_input", "model.n_input")
         parser.link_arguments("data", "model.channels", apply_on="instantiate",
@@ -46,7 +78,8 @@ class SurrogateCLI(LightningCLI):
         self.config = parser.parse_args(args)
 
 
-def run(args: list[str] | None = None) -> SurrogateCLI:
+def run(args: list[str] | None = None, *,
+        on_run: Callable[[str], None] | None = None) -> SurrogateCLI:
     """Run one ``simkit-train`` subcommand and return the CLI (for programs and tests).
 
     Parameters
@@ -54,6 +87,10 @@ def run(args: list[str] | None = None) -> SurrogateCLI:
     args : list of str, optional
         The command line after the program name, e.g. ``["fit", "--config", "c.yaml"]``
         (default: ``sys.argv[1:]``).
+    on_run : callable, optional
+        Called with the subcommand's name once the configuration is parsed, checked and
+        instantiated, just before the trainer runs the subcommand: an exception raised
+        after that call comes from the run itself.
 
     Returns
     -------
@@ -73,7 +110,7 @@ def run(args: list[str] | None = None) -> SurrogateCLI:
     """
     checkpoint = ModelCheckpoint(monitor="val/rollout_rel_l2", mode="min", save_last=True,
                                  filename="best-{epoch}")
-    return SurrogateCLI(GridSurrogate, GridDataModule, args=args,
+    return SurrogateCLI(GridSurrogate, GridDataModule, args=args, on_run=on_run,
                         parser_kwargs={"prog": PROG, "exit_on_error": False},
                         trainer_defaults={"callbacks": [checkpoint],
                                           "logger": {"class_path":
@@ -95,15 +132,23 @@ def main(args: list[str] | None = None) -> int:
     -------
     int
         0 on success; 1 after a refused value or dataset (a ``ValueError``,
-        ``TypeError``, ``OSError`` or :class:`simkit.errors.DatasetError`), 2 after an
-        unknown option or key; either prints one line ``simkit-train: error: ...`` on
-        stderr (the latter with a pointer to ``--help``).
+        ``TypeError``, ``OSError`` or :class:`simkit.errors.DatasetError` raised before
+        the trainer starts the subcommand), 2 after an unknown option or key; either
+        prints one line ``simkit-train: error: ...`` on stderr (the latter with a pointer
+        to ``--help``).
+
+    Raises
+    ------
+    Exception
+        Whatever the run raises once the trainer has started the subcommand (in
+        Lightning or the model), with its traceback; with ``--debug``, any error.
     """
     argv = list(sys.argv[1:] if args is None else args)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    started: list[str] = []
     try:
-        run(argv)
+        run(argv, on_run=started.append)
     except ArgumentError as err:
         if debug:
             raise
@@ -112,7 +157,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"{PROG}: error: {_one_line(err)} (options: {usage})", file=sys.stderr)
         return 2
     except (ValueError, TypeError, OSError, DatasetError) as err:
-        if debug:
+        if debug or started:  # raised by the run itself: a bug until shown otherwise
             raise
         print(f"{PROG}: error: {_one_line(err)} (--debug for the traceback)", file=sys.stderr)
         return 1

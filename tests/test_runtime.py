@@ -67,3 +67,25 @@ def test_init_notices_a_taichi_reinitialised_behind_its_back():
     again = simkit.init(arch="cpu", precision="f32")
     assert again is not info and again.precision == "f32"
     assert simkit.init(arch="cpu", precision="f32") is again
+
+
+@pytest.mark.parametrize("level", ["debug", "error"])
+def test_check_arch_leaves_the_callers_taichi_log_level(level):
+    import taichi as ti
+
+    from simkit.runtime import ArchUnavailable, _logging_level, check_arch
+
+    before = _logging_level(ti)
+    ti.set_logging_level(level)
+    try:
+        for arch in ("cuda", "vulkan"):  # both probe with the level lowered to ERROR
+            try:
+                check_arch(arch)
+            except ArchUnavailable:
+                pass
+            assert _logging_level(ti) == level, arch
+        # "debug" shows debug messages and "error" hides warnings, as the caller set
+        assert ti.is_logging_effective("debug") == (level == "debug")
+        assert ti.is_logging_effective("warn") == (level == "debug")
+    finally:
+        ti.set_logging_level(before)

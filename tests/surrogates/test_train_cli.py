@@ -1,6 +1,9 @@
 """The ``simkit-train`` console script: exit status 0 after a run, one error line and
 status 1 (a refused value) or 2 (a mistyped key) otherwise, the traceback with --debug."""
 
+import subprocess
+import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -35,7 +38,8 @@ def drift_dataset(tmp_path_factory):
 
 
 def _config(tmp_path: Path, dataset: Path, **data) -> Path:
-    config = {"trainer": {"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False,
+    config = {"seed_everything": 0,
+              "trainer": {"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False,
                           "enable_model_summary": False, "logger": False,
                           "default_root_dir": str(tmp_path)},
               "model": {"model": "fno",
@@ -80,6 +84,30 @@ def test_a_value_out_of_range_is_one_line_naming_key_range_and_dataset(drift_dat
     assert "Traceback" not in err
     with pytest.raises(ValueError, match=r"rollout_steps must be in \[1, 4\]"):
         main(["fit", "--config", str(config), "--debug"])
+
+
+def test_an_error_inside_the_training_loop_keeps_its_traceback(drift_dataset, tmp_path):
+    """A ValueError raised by the model's training_step is a bug, not a refused value: the
+    console script shows the traceback down to it, and no one-line summary."""
+    script = textwrap.dedent("""
+        import sys
+        from surrogates.cli import main
+        from surrogates.module import GridSurrogate
+
+        def training_step(self, batch, batch_idx):
+            raise ValueError("a bug in training_step")
+
+        GridSurrogate.training_step = training_step
+        sys.exit(main(["fit", "--config", sys.argv[1]]))
+    """)
+    config = _config(tmp_path, drift_dataset)
+    out = subprocess.run([sys.executable, "-c", script, str(config)], capture_output=True,
+                         text=True, cwd=Path(__file__).parents[2], timeout=300)
+    assert out.returncode == 1
+    assert "Traceback (most recent call last):" in out.stderr
+    # the last frame is the model's training_step (the script's own, hence <string>)
+    assert out.stderr.endswith(", in training_step\nValueError: a bug in training_step\n")
+    assert _error_lines(out.stderr) == []
 
 
 @pytest.mark.parametrize(("extra", "data", "expected"), [

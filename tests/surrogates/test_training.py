@@ -12,7 +12,7 @@ from simkit.generate import generate
 from simkit.io import open_dataset
 from simkit.recipe import Recipe
 from surrogates import load
-from surrogates.cli import run as main
+from surrogates.cli import run
 from surrogates.data import GridDataModule
 
 
@@ -66,7 +66,7 @@ def test_cli_fit_then_load_and_roll_out(ns_dataset, tmp_path, model, epochs, bou
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    cli = main(["fit", "--config", str(path)])
+    cli = run(["fit", "--config", str(path)])
     metrics = cli.trainer.callback_metrics
     assert "val/rollout_rel_l2" in metrics
     with open_dataset(ns_dataset) as ds:  # one 7-frame rollout window per valid trajectory
@@ -119,7 +119,7 @@ def test_load_refuses_other_checkpoints(tmp_path):
 def test_shipped_configs_parse(name, capsys):
     config = Path(__file__).resolve().parents[2] / "experiments" / "configs" / f"{name}.yaml"
     with pytest.raises(SystemExit) as stop:
-        main(["fit", "--config", str(config), "--print_config"])
+        run(["fit", "--config", str(config), "--print_config"])
     assert stop.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["model"] == name.split("_")[0]
@@ -139,7 +139,7 @@ def test_ddp_on_two_cpu_processes_with_gloo(ns_dataset, tmp_path):
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    cli = main(["fit", "--config", str(path)])
+    cli = run(["fit", "--config", str(path)])
     assert cli.trainer.world_size == 2
     assert cli.trainer.strategy.cluster_environment.world_size() == 2
     surrogate = load(cli.trainer.checkpoint_callback.best_model_path)
