@@ -36,6 +36,7 @@ drucker_prager (both start at 0).
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
@@ -50,12 +51,32 @@ __all__ = [
     "PRESETS",
     "material",
     "lame",
+    "Column",
+    "neo_hookean_stress",
     "constitutive",
+    "row_constitutive",
     "evaluate",
     "yield_function",
 ]
 
 N_PAR = 4  # model-specific parameter slots per material row
+
+
+class Column(IntEnum):
+    """Columns of the material table the kernels read, one row per :class:`Material`.
+
+    ``MU`` and ``LAM`` the Lame parameters (Pa; for fluids 0 and the bulk modulus),
+    ``DENSITY`` kg/m^3, then the ``N_PAR`` model slots from ``PAR`` on
+    (:meth:`Material.table_row`).
+    """
+
+    MU = 0
+    LAM = 1
+    DENSITY = 2
+    PAR = 3
+
+
+N_COLUMNS = Column.PAR + N_PAR
 
 FIXED_COROTATED, NEO_HOOKEAN, STVK_HENCKY, FLUID, SNOW, VON_MISES, DRUCKER_PRAGER, \
     HERSCHEL_BULKLEY = range(8)
@@ -165,6 +186,14 @@ class Material:
         """``(mu, lam, par)``: Lame parameters (Pa) and the model slots, padded."""
         mu, lam, par = MODELS[self.model].pack(self.params)
         return mu, lam, tuple(par) + (0.0,) * (N_PAR - len(par))
+
+    def table_row(self) -> tuple[float, ...]:
+        """The row of the kernels' material table, laid out by :class:`Column`."""
+        mu, lam, par = self.packed()
+        row = [0.0] * N_COLUMNS
+        row[Column.MU], row[Column.LAM], row[Column.DENSITY] = mu, lam, self.density
+        row[Column.PAR:Column.PAR + N_PAR] = par
+        return tuple(row)
 
     @property
     def wave_speed(self) -> float:
@@ -373,6 +402,18 @@ def _herschel_bulkley_return(eps, mu, sigma_y, eta, n, dt):
 
 
 @ti.func
+def neo_hookean_stress(F, mu, lam):
+    """Kirchhoff stress ``mu (F F^T - I) + lam ln(J) I`` (Pa) of a ``(d, d)`` ``F``.
+
+    ``J = max(det F, SIGMA_MIN)``: no branch, so Taichi's reverse mode differentiates
+    it (the differentiable mode :mod:`~simkit.simulators.mpm.diff` calls it directly).
+    """
+    ident = ti.Matrix.identity(float, F.n)
+    J = ti.max(F.determinant(), SIGMA_MIN)
+    return mu * (F @ F.transpose() - ident) + lam * ti.log(J) * ident
+
+
+@ti.func
 def constitutive(code, F, plastic, mu, lam, par, C, dt):
     """Plastic return and Kirchhoff stress of one particle.
 
@@ -407,8 +448,7 @@ def constitutive(code, F, plastic, mu, lam, par, C, dt):
             pressure = lam / par[1] * (ti.pow(ti.max(J, SIGMA_MIN), -par[1]) - 1.0)
         tau = -J * pressure * ident + J * par[0] * (C + C.transpose())
     elif code == NEO_HOOKEAN:
-        J = ti.max(F.determinant(), SIGMA_MIN)
-        tau = mu * (F @ F.transpose() - ident) + lam * ti.log(J) * ident
+        tau = neo_hookean_stress(F, mu, lam)
     else:
         U, sig, V = signed_svd(F)
         if code == FIXED_COROTATED or code == SNOW:
@@ -443,9 +483,21 @@ def constitutive(code, F, plastic, mu, lam, par, C, dt):
     return F_new, p_new, tau
 
 
+@ti.func
+def row_constitutive(code, table: ti.template(), r, F, plastic, C, dt):
+    """:func:`constitutive` with the parameters of row ``r`` of the material ``table``.
+
+    ``table`` is ``(rows, N_COLUMNS)``, laid out by :class:`Column`.
+    """
+    par = ti.Vector.zero(float, N_PAR)
+    for i in ti.static(range(N_PAR)):
+        par[i] = table[r, Column.PAR + i]
+    return constitutive(code, F, plastic, table[r, Column.MU], table[r, Column.LAM], par, C, dt)
+
+
 @ti.kernel
 def _evaluate(code: int, F: ti.types.ndarray(), plastic: ti.types.ndarray(),
-              par: ti.types.ndarray(), C: ti.types.ndarray(), dt: float,
+              table: ti.types.ndarray(), C: ti.types.ndarray(), dt: float,
               F_out: ti.types.ndarray(), p_out: ti.types.ndarray(),
               tau_out: ti.types.ndarray(), d: ti.template()):
     for k in range(F.shape[0]):
@@ -454,10 +506,7 @@ def _evaluate(code: int, F: ti.types.ndarray(), plastic: ti.types.ndarray(),
         for i, j in ti.static(ti.ndrange(d, d)):
             Fk[i, j] = F[k, i, j]
             Ck[i, j] = C[k, i, j]
-        pv = ti.Vector.zero(float, N_PAR)
-        for i in ti.static(range(N_PAR)):
-            pv[i] = par[2 + i]
-        Fn, pn, tau = constitutive(code, Fk, plastic[k], par[0], par[1], pv, Ck, dt)
+        Fn, pn, tau = row_constitutive(code, table, 0, Fk, plastic[k], Ck, dt)
         p_out[k] = pn
         for i, j in ti.static(ti.ndrange(d, d)):
             F_out[k, i, j] = Fn[i, j]
@@ -493,11 +542,10 @@ def evaluate(mat: Material, F: np.ndarray, *, plastic: np.ndarray | float | None
         plastic = MODELS[mat.model].initial_plastic_state
     plastic = np.broadcast_to(np.asarray(plastic, dtype=np.float64), (n,)).copy()
     C = np.zeros_like(F) if C is None else np.ascontiguousarray(C, dtype=np.float64)
-    mu, lam, par = mat.packed()
-    packed = np.array([mu, lam, *par], dtype=np.float64)
+    table = np.array([mat.table_row()], dtype=np.float64)
     F_out, tau = np.zeros_like(F), np.zeros_like(F)
     p_out = np.zeros(n)
-    _evaluate(mat.code, F, plastic, packed, C, float(dt), F_out, p_out, tau, d)
+    _evaluate(mat.code, F, plastic, table, C, float(dt), F_out, p_out, tau, d)
     return F_out, p_out, tau
 
 
