@@ -78,6 +78,40 @@ class Column(IntEnum):
 
 N_COLUMNS = Column.PAR + N_PAR
 
+
+# The model slots (``par``) of each model, in the order its ``pack`` returns them.
+class _Fluid(IntEnum):
+    VISCOSITY = 0  # Pa s
+    GAMMA = 1  # Tait exponent, 0 for the J-based equation of state
+
+
+class _Snow(IntEnum):
+    CRITICAL_COMPRESSION = 0
+    CRITICAL_STRETCH = 1
+    HARDENING = 2
+
+
+class _VonMises(IntEnum):
+    YIELD_STRESS = 0  # Pa
+    HARDENING_MODULUS = 1  # Pa
+
+
+class _DruckerPrager(IntEnum):
+    ALPHA = 0  # cone coefficient, dp_alpha
+    SHIFT = 1  # c cot(phi), Pa
+    VOLUME_CORRECTION = 2  # 0 or 1
+
+
+class _HerschelBulkley(IntEnum):
+    YIELD_STRESS = 0  # Pa
+    VISCOSITY = 1  # Pa s^n
+    FLOW_INDEX = 2
+
+
+def _slots(layout: type[IntEnum], **values: float) -> tuple[float, ...]:
+    """The model slots ``values`` (named as the members of ``layout``) in slot order."""
+    return tuple(float(values[m.name.lower()]) for m in sorted(layout))
+
 FIXED_COROTATED, NEO_HOOKEAN, STVK_HENCKY, FLUID, SNOW, VON_MISES, DRUCKER_PRAGER, \
     HERSCHEL_BULKLEY = range(8)
 
@@ -115,17 +149,19 @@ def _elastic(p: Mapping[str, float]) -> tuple[float, float, tuple[float, ...]]:
 
 
 def _fluid(p: Mapping[str, float]) -> tuple[float, float, tuple[float, ...]]:
-    return 0.0, p["bulk_modulus"], (p["viscosity"], p["gamma"])
+    return 0.0, p["bulk_modulus"], _slots(_Fluid, viscosity=p["viscosity"], gamma=p["gamma"])
 
 
 def _snow(p: Mapping[str, float]) -> tuple[float, float, tuple[float, ...]]:
     return (*lame(p["youngs_modulus"], p["poisson_ratio"]),
-            (p["critical_compression"], p["critical_stretch"], p["hardening"]))
+            _slots(_Snow, **{k: p[k] for k in ("critical_compression", "critical_stretch",
+                                               "hardening")}))
 
 
 def _von_mises(p: Mapping[str, float]) -> tuple[float, float, tuple[float, ...]]:
     return (*lame(p["youngs_modulus"], p["poisson_ratio"]),
-            (p["yield_stress"], p["hardening_modulus"]))
+            _slots(_VonMises, yield_stress=p["yield_stress"],
+                   hardening_modulus=p["hardening_modulus"]))
 
 
 def dp_alpha(friction_angle_deg: float) -> float:
@@ -138,12 +174,14 @@ def _drucker_prager(p: Mapping[str, float]) -> tuple[float, float, tuple[float, 
     phi = math.radians(p["friction_angle"])
     shift = p["cohesion"] / math.tan(phi) if p["cohesion"] > 0 else 0.0
     return (*lame(p["youngs_modulus"], p["poisson_ratio"]),
-            (dp_alpha(p["friction_angle"]), shift, float(p["volume_correction"])))
+            _slots(_DruckerPrager, alpha=dp_alpha(p["friction_angle"]), shift=shift,
+                   volume_correction=p["volume_correction"]))
 
 
 def _herschel_bulkley(p: Mapping[str, float]) -> tuple[float, float, tuple[float, ...]]:
     return (*lame(p["youngs_modulus"], p["poisson_ratio"]),
-            (p["yield_stress"], p["viscosity"], p["flow_index"]))
+            _slots(_HerschelBulkley, **{k: p[k] for k in ("yield_stress", "viscosity",
+                                                          "flow_index")}))
 
 
 _ELASTIC = {"youngs_modulus": 1e5, "poisson_ratio": 0.3}
@@ -444,9 +482,10 @@ def constitutive(code, F, plastic, mu, lam, par, C, dt):
         J = F.determinant()
         F_new = ident * ti.pow(ti.max(J, SIGMA_MIN), 1.0 / d)  # only J matters
         pressure = lam * (1.0 - J)
-        if par[1] > 0:
-            pressure = lam / par[1] * (ti.pow(ti.max(J, SIGMA_MIN), -par[1]) - 1.0)
-        tau = -J * pressure * ident + J * par[0] * (C + C.transpose())
+        gamma = par[_Fluid.GAMMA]
+        if gamma > 0:
+            pressure = lam / gamma * (ti.pow(ti.max(J, SIGMA_MIN), -gamma) - 1.0)
+        tau = -J * pressure * ident + J * par[_Fluid.VISCOSITY] * (C + C.transpose())
     elif code == NEO_HOOKEAN:
         tau = neo_hookean_stress(F, mu, lam)
     else:
@@ -456,9 +495,10 @@ def constitutive(code, F, plastic, mu, lam, par, C, dt):
             if code == SNOW:
                 J_old = _prod(sig)
                 for i in ti.static(range(d)):
-                    sig[i] = ti.min(ti.max(sig[i], 1 - par[0]), 1 + par[1])
+                    sig[i] = ti.min(ti.max(sig[i], 1 - par[_Snow.CRITICAL_COMPRESSION]),
+                                    1 + par[_Snow.CRITICAL_STRETCH])
                 p_new = plastic * J_old / _prod(sig)
-                h = ti.exp(par[2] * (1.0 - p_new))
+                h = ti.exp(par[_Snow.HARDENING] * (1.0 - p_new))
                 m, la = mu * h, lam * h
                 F_new = U @ diag(sig) @ V.transpose()
             J = _prod(sig)
@@ -467,15 +507,20 @@ def constitutive(code, F, plastic, mu, lam, par, C, dt):
         else:
             eps = _log_sig(sig)
             if code == VON_MISES:
-                sigma_y = ti.max(par[0] + par[1] * plastic, 0.0)
+                sigma_y = ti.max(par[_VonMises.YIELD_STRESS]
+                                 + par[_VonMises.HARDENING_MODULUS] * plastic, 0.0)
                 eps, dep = _von_mises_return(eps, mu, sigma_y)
                 p_new = plastic + dep
             elif code == DRUCKER_PRAGER:
-                trial = eps + plastic * par[2] / d  # volume correction (Tampubolon 2017)
-                eps = _drucker_prager_return(trial, mu, lam, par[0], par[1])
-                p_new = (trial.sum() - eps.sum()) * par[2]
+                correct = par[_DruckerPrager.VOLUME_CORRECTION]
+                trial = eps + plastic * correct / d  # volume correction (Tampubolon 2017)
+                eps = _drucker_prager_return(trial, mu, lam, par[_DruckerPrager.ALPHA],
+                                             par[_DruckerPrager.SHIFT])
+                p_new = (trial.sum() - eps.sum()) * correct
             elif code == HERSCHEL_BULKLEY:
-                eps, dep = _herschel_bulkley_return(eps, mu, par[0], par[1], par[2], dt)
+                eps, dep = _herschel_bulkley_return(eps, mu, par[_HerschelBulkley.YIELD_STRESS],
+                                                    par[_HerschelBulkley.VISCOSITY],
+                                                    par[_HerschelBulkley.FLOW_INDEX], dt)
                 p_new = plastic + dep
             if code != STVK_HENCKY:
                 F_new = U @ diag(_exp_vec(eps)) @ V.transpose()
@@ -569,6 +614,7 @@ def yield_function(mat: Material, tau: np.ndarray, plastic: np.ndarray | float =
     if mat.model == "herschel_bulkley":
         return math.sqrt(1.5) * dev_norm - p["yield_stress"]
     if mat.model == "drucker_prager":
-        _, _, (alpha, shift, _) = MODELS[mat.model].pack(p)
+        _, _, par = MODELS[mat.model].pack(p)
+        alpha, shift = par[_DruckerPrager.ALPHA], par[_DruckerPrager.SHIFT]
         return dev_norm - alpha * d * (-mean + shift)
     raise ValueError(f"material model {mat.model!r} has no yield surface")
