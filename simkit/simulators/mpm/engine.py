@@ -16,7 +16,16 @@ kernel closes over. Each simulation leases a grid of its size, with its compiled
 kernel, from a per-process pool for as long as it lives (no two live simulations
 share one, so each advances as it would alone), and gives it back when closed or
 garbage-collected: dataset generation, one simulation per trajectory, compiles once
-(3-5 s on a CPU) and reuses the kernel for every later trajectory of that grid.
+(3-5 s on a CPU) and reuses the kernel for every later trajectory of that grid. The
+physics of a simulation (grid spacing, walls, gravity) is a named struct
+(:func:`_physics_type`) that it writes into its grid's 0-d struct field when it takes
+the lease; materials and colliders are tables with named columns
+(:class:`~simkit.simulators.mpm.materials.Column`).
+
+The transfers (:func:`particle_to_grid`, :func:`grid_to_particle`), the grid update
+(:func:`node_velocity`, :func:`~simkit.simulators.mpm.colliders.box_walls`) and the
+constitutive models are ``@ti.func`` shared with the differentiable mode
+(:mod:`simkit.simulators.mpm.diff`).
 """
 
 import logging
