@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import taichi as ti
 
-__all__ = ["Collider", "MODES", "SHAPES", "project_velocity", "signed_distance", "sample_sdf"]
+__all__ = ["Collider", "MODES", "SHAPES", "project_velocity", "box_walls", "signed_distance",
+           "sample_sdf"]
 
 MODES = ("sticky", "slip", "separate")
 SHAPES = ("plane", "sphere", "box", "sdf")
@@ -184,10 +185,31 @@ def project_velocity(v, v_solid, n, mode, friction):
     elif mode == SLIP:
         rel -= vn * n
     elif vn < 0:
-        vt = rel - vn * n
-        vt_norm = vt.norm()
-        scale = 0.0
-        if vt_norm > 1e-12:
-            scale = ti.max(0.0, 1.0 + friction * vn / vt_norm)
-        rel = vt * scale
+        rel -= vn * n  # the tangential part
+        if friction > 0:  # no norm without friction: reverse mode would take its 0/0 at rest
+            vt_norm = rel.norm()
+            scale = 0.0
+            if vt_norm > 1e-12:
+                scale = ti.max(0.0, 1.0 + friction * vn / vt_norm)
+            rel *= scale
     return rel + v_solid
+
+
+@ti.func
+def box_walls(v, pos, lo, hi, modes, frictions):
+    """Velocity ``(d,)`` of a grid node at ``pos`` (m) after the static box walls.
+
+    Walls fill ``pos[i] < lo`` and ``pos[i] > hi`` (m) on every axis ``i``;
+    ``modes (2 d,)`` (codes of :data:`MODES`) and ``frictions (2 d,)`` are given per
+    wall in the order axis 0 low, axis 0 high, axis 1 low, ... Axis-aligned, so no
+    distance function: the normal is the axis.
+    """
+    d = ti.static(v.n)
+    for i in ti.static(range(d)):
+        n = ti.Vector.unit(d, i, float)
+        if pos[i] < lo:
+            v = project_velocity(v, ti.Vector.zero(float, d), n, modes[2 * i], frictions[2 * i])
+        if pos[i] > hi:
+            v = project_velocity(v, ti.Vector.zero(float, d), -n, modes[2 * i + 1],
+                                 frictions[2 * i + 1])
+    return v

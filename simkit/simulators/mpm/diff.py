@@ -16,6 +16,19 @@ Material: Neo-Hookean (smooth, no SVD to differentiate through), one material fo
 all particles; box walls with ``sticky``, ``slip`` or ``separate`` (frictionless)
 modes; gravity. The forward engine :class:`~simkit.simulators.mpm.engine.MPM`
 covers the rest of the material library, without gradients.
+
+The physics is the engine's: the same ``@ti.func`` transfers
+(:func:`~simkit.simulators.mpm.engine.particle_to_grid`,
+:func:`~simkit.simulators.mpm.engine.grid_to_particle`), grid update
+(:func:`~simkit.simulators.mpm.engine.node_velocity`,
+:func:`~simkit.simulators.mpm.colliders.box_walls`) and stress
+(:func:`~simkit.simulators.mpm.materials.neo_hookean_stress`), with the Lame
+parameters from :func:`~simkit.simulators.mpm.materials.lame`; only the storage
+differs (a slot per substep of the segment, and separate grid fields before and
+after the grid update, as reverse mode needs). In float64 its forward pass equals
+the engine's to rounding (tests/mpm/test_mpm_diff.py). The engine alone skips and
+reports particles that leave the grid (its guard); here a non-finite final state
+raises ``FloatingPointError``.
 """
 
 import math
@@ -23,8 +36,15 @@ import math
 import numpy as np
 import taichi as ti
 
-from simkit.simulators.mpm.colliders import MODES
-from simkit.simulators.mpm.engine import MPMConfig, Particles, gather, scatter, weights
+from simkit.simulators.mpm.colliders import box_walls
+from simkit.simulators.mpm.engine import (
+    MPMConfig,
+    Particles,
+    grid_to_particle,
+    node_velocity,
+    particle_to_grid,
+)
+from simkit.simulators.mpm.materials import lame, neo_hookean_stress
 
 __all__ = ["DiffMPM"]
 
@@ -72,8 +92,7 @@ class DiffMPM:
         self.n_steps, self.dt, self.segment = n_steps, float(dt), k
         self.dx = config.dx
         self.gravity = tuple(float(g) for g in config.gravity)
-        self.wall_mode = MODES.index(config.wall_mode)
-        self.bound = config.wall_cells
+        self.wall_lo, self.wall_hi, self.wall_modes, self.wall_frictions = config.walls()
         self.x0 = particles.position.copy()
         self.v_init = particles.velocity.copy()
         self.vol = float(particles.volume[0])
@@ -92,8 +111,9 @@ class DiffMPM:
         self.grid_v_in = ti.Vector.field(d, float, grid, needs_grad=True)
         self.grid_m = ti.field(float, grid, needs_grad=True)
         self.grid_v_out = ti.Vector.field(d, float, grid, needs_grad=True)
-        self.E = ti.field(float, (), needs_grad=True)
-        self.nu = ti.field(float, (), needs_grad=True)
+        self.mu = ti.field(float, (), needs_grad=True)  # Lame parameters (Pa)
+        self.lam = ti.field(float, (), needs_grad=True)
+        self._params = self.params0
         self._checkpoints: list[tuple[np.ndarray, ...]] = []
 
     # ------------------------------------------------------------------ kernels
@@ -121,49 +141,35 @@ class DiffMPM:
         dt, dx, inv_dx = ti.static(self.dt, self.dx, 1.0 / self.dx)
         vol, mass = ti.static(self.vol, self.vol * self.rho)
         for p in range(self.n):  # autodiff wants every statement inside the loop
-            E, nu = self.E[None], self.nu[None]
-            mu, lam = E / (2 * (1 + nu)), E * nu / ((1 + nu) * (1 - 2 * nu))
             ident = ti.Matrix.identity(float, d)
-            base, fx, w = weights(self.x[s, p], inv_dx)
-            F = (ident + dt * self.C[s, p]) @ self.F[s, p]
+            Cp = self.C[s, p]
+            F = (ident + dt * Cp) @ self.F[s, p]
             self.F[s + 1, p] = F
-            J = F.determinant()
-            tau = mu * (F @ F.transpose() - ident) + lam * ti.log(J) * ident
-            affine = (-dt * vol * 4 * inv_dx * inv_dx) * tau + mass * self.C[s, p]
-            scatter(self.grid_v_in, self.grid_m, base, fx, w, dx, mass, mass * self.v[s, p],
-                    affine)
+            tau = neo_hookean_stress(F, self.mu[None], self.lam[None])
+            particle_to_grid(self.grid_v_in, self.grid_m, self.x[s, p], self.v[s, p], Cp, tau,
+                             vol, mass, dt, dx, inv_dx)
 
     @ti.kernel
     def _grid_op(self):
-        d = ti.static(self.dim)
-        n_grid, bound = ti.static(self.config.n_grid, self.bound)
+        dt, dx = ti.static(self.dt, self.dx)
+        lo, hi = ti.static(self.wall_lo, self.wall_hi)
         for node in ti.grouped(self.grid_m):
             g = ti.Vector(self.gravity)
+            modes = ti.Vector(ti.static(self.wall_modes), ti.i32)
+            frictions = ti.Vector(ti.static(self.wall_frictions), float)
             m = self.grid_m[node]
             if m > 0:
-                v = self.grid_v_in[node] / m + self.dt * g
-                for i in ti.static(range(d)):
-                    lo_wall = node[i] < bound and v[i] < 0
-                    hi_wall = node[i] > n_grid - bound and v[i] > 0
-                    if ti.static(self.wall_mode == 0):  # sticky
-                        if node[i] < bound or node[i] > n_grid - bound:
-                            v = ti.Vector.zero(float, d)
-                    elif ti.static(self.wall_mode == 1):  # slip
-                        if node[i] < bound or node[i] > n_grid - bound:
-                            v[i] = 0.0
-                    elif lo_wall or hi_wall:  # separate
-                        v[i] = 0.0
-                self.grid_v_out[node] = v
+                v = node_velocity(self.grid_v_in[node], m, dt, g)
+                self.grid_v_out[node] = box_walls(v, node * dx, lo, hi, modes, frictions)
 
     @ti.kernel
     def _g2p(self, s: ti.i32):
         dt, inv_dx = ti.static(self.dt, 1.0 / self.dx)
         for p in range(self.n):
-            base, fx, w = weights(self.x[s, p], inv_dx)
-            new_v, new_C = gather(self.grid_v_out, base, fx, w, inv_dx)
+            new_v, new_C, new_x = grid_to_particle(self.grid_v_out, self.x[s, p], dt, inv_dx)
             self.v[s + 1, p] = new_v
             self.C[s + 1, p] = new_C
-            self.x[s + 1, p] = self.x[s, p] + dt * new_v
+            self.x[s + 1, p] = new_x
 
     @ti.kernel
     def _carry_grads(self, src: ti.i32, dst: ti.i32):
@@ -238,8 +244,9 @@ class DiffMPM:
         """
         d, n = self.dim, self.n
         v0 = self.v_init if v0 is None else np.broadcast_to(np.asarray(v0, float), (n, d))
-        self.E[None] = self.params0[0] if youngs_modulus is None else float(youngs_modulus)
-        self.nu[None] = self.params0[1] if poisson_ratio is None else float(poisson_ratio)
+        self._params = (self.params0[0] if youngs_modulus is None else float(youngs_modulus),
+                        self.params0[1] if poisson_ratio is None else float(poisson_ratio))
+        self.mu[None], self.lam[None] = lame(*self._params)
         self.v0.from_numpy(np.ascontiguousarray(v0))
         x = np.zeros((self.segment + 1, n, d))
         x[0] = self.x0
@@ -285,8 +292,8 @@ class DiffMPM:
         for f in (self.x, self.v, self.C, self.F):
             f.grad.fill(0)
         self.v0.grad.fill(0)
-        self.E.grad[None] = 0.0
-        self.nu.grad[None] = 0.0
+        self.mu.grad[None] = 0.0
+        self.lam.grad[None] = 0.0
         gx = np.zeros((k + 1, n, d))
         gv = np.zeros((k + 1, n, d))
         gx[self._final_slot] = dL_dx
@@ -309,6 +316,11 @@ class DiffMPM:
             if i > 0:
                 self._carry_grads(0, segments[i - 1])
         self._set_initial.grad()
+        # chain rule through lame(E, nu): mu = E / (2 (1 + nu)), lam = E nu / ((1 + nu)(1 - 2 nu))
+        E, nu = self._params
+        g_mu, g_lam = float(self.mu.grad[None]), float(self.lam.grad[None])
+        a, b = 1 + nu, 1 - 2 * nu
         return {"v0": self.v0.grad.to_numpy().astype(np.float64),
-                "youngs_modulus": float(self.E.grad[None]),
-                "poisson_ratio": float(self.nu.grad[None])}
+                "youngs_modulus": g_mu / (2 * a) + g_lam * nu / (a * b),
+                "poisson_ratio": -g_mu * E / (2 * a * a) + g_lam * E * (1 + 2 * nu * nu)
+                / (a * b) ** 2}

@@ -16,7 +16,16 @@ kernel closes over. Each simulation leases a grid of its size, with its compiled
 kernel, from a per-process pool for as long as it lives (no two live simulations
 share one, so each advances as it would alone), and gives it back when closed or
 garbage-collected: dataset generation, one simulation per trajectory, compiles once
-(3-5 s on a CPU) and reuses the kernel for every later trajectory of that grid.
+(3-5 s on a CPU) and reuses the kernel for every later trajectory of that grid. The
+physics of a simulation (grid spacing, walls, gravity) is a named struct
+(:func:`_physics_type`) that it writes into its grid's 0-d struct field when it takes
+the lease; materials and colliders are tables with named columns
+(:class:`~simkit.simulators.mpm.materials.Column`).
+
+The transfers (:func:`particle_to_grid`, :func:`grid_to_particle`), the grid update
+(:func:`node_velocity`, :func:`~simkit.simulators.mpm.colliders.box_walls`) and the
+constitutive models are ``@ti.func`` shared with the differentiable mode
+(:mod:`simkit.simulators.mpm.diff`).
 """
 
 import logging
@@ -24,6 +33,7 @@ import math
 import os
 import weakref
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 import taichi as ti
@@ -36,11 +46,12 @@ from simkit.simulators.mpm.colliders import (
     SDF,
     SHAPES,
     Collider,
+    box_walls,
     project_velocity,
     sample_sdf,
     signed_distance,
 )
-from simkit.simulators.mpm.materials import MODELS, N_PAR, Material, constitutive
+from simkit.simulators.mpm.materials import MODELS, Column, Material, row_constitutive
 
 __all__ = ["MPMConfig", "Particles", "MPM", "memory_estimate"]
 
@@ -123,6 +134,20 @@ class MPMConfig:
     @property
     def dx(self) -> float:
         return self.domain / self.n_grid
+
+    def walls(self) -> tuple[float, float, tuple[int, ...], tuple[float, ...]]:
+        """``(lo, hi, modes, frictions)``: the box walls, as :func:`.colliders.box_walls` wants.
+
+        The walls fill ``x_i < lo`` and ``x_i > hi`` (m); ``modes`` (indices in
+        ``MODES``) and ``frictions`` have ``2 dim`` entries, one per wall in the order
+        axis 0 low, axis 0 high, axis 1 low (the floor), ...
+        """
+        thick = self.wall_cells * self.dx
+        friction = [float(self.wall_friction)] * (2 * self.dim)
+        if self.floor_friction is not None:
+            friction[2] = float(self.floor_friction)
+        return (thick, self.domain - thick, (MODES.index(self.wall_mode),) * (2 * self.dim),
+                tuple(friction))
 
 
 @dataclass
@@ -209,12 +234,46 @@ def _fp_bytes() -> int:
 
 
 # ------------------------------------------------------------------------- kernels
-# consts: [unused, unused, inv_dx, safe_lo, safe_hi, wall_lo, wall_hi, g_0 .. g_{d-1}]
-# walls:  per wall (axis 0 low, axis 0 high, axis 1 low, ...) [mode, friction]
 # guard:  [(step * n + particle) * 2 + reason] of the first bad particle, reason 0 non-finite,
 #         1 left the grid; the minimum picks the earliest step, then the lowest index
-# mat:    per row [mu, lam, rho, par_0 .. par_{N_PAR-1}]
-# col_i:  per collider [shape, mode]; col_f: [friction, radius, center(d), b(d), velocity(d)]
+# mat:    the material table, one row per material, columns named by materials.Column
+
+
+class _ColliderInt(IntEnum):
+    """Columns of the integer collider table (one row per collider)."""
+
+    SHAPE = 0  # index in SHAPES
+    MODE = 1  # index in MODES
+
+
+class _ColliderFloat(IntEnum):
+    """Columns of the float collider table; ``CENTER``, ``B``, ``VELOCITY`` start d-vectors."""
+
+    FRICTION = 0
+    RADIUS = 1
+    CENTER = 2  # then B (normal or half extent) at CENTER + d, VELOCITY at CENTER + 2 d
+
+
+class _Sdf(IntEnum):
+    """Layout of a sampled sdf node (:func:`sample_sdf`): distance, normal (d), collider."""
+
+    PHI = 0
+    NORMAL = 1  # the collider index follows the d normal components
+
+
+def _physics_type(d: int):
+    """The struct of the substep's physics for dimension ``d`` (in the current float type).
+
+    ``dx``, ``inv_dx``: grid spacing (m) and its inverse; ``usable_lo``, ``usable_hi``:
+    the region (m, every axis) where a particle's 3^d stencil fits the grid;
+    ``wall_lo``, ``wall_hi``: the box walls fill ``x_i < wall_lo`` and ``x_i > wall_hi``
+    (m); ``wall_mode``, ``wall_friction``: per wall (axis 0 low, axis 0 high, axis 1
+    low, ...) the index in ``MODES`` and the Coulomb coefficient; ``gravity`` (m/s^2).
+    """
+    return ti.types.struct(dx=float, inv_dx=float, usable_lo=float, usable_hi=float,
+                           wall_lo=float, wall_hi=float, wall_mode=ti.types.vector(2 * d, ti.i32),
+                           wall_friction=ti.types.vector(2 * d, float),
+                           gravity=ti.types.vector(d, float))
 
 
 @ti.func
@@ -227,9 +286,37 @@ def weights(pos, inv_dx):
 
 
 @ti.func
-def gather(grid_v: ti.template(), base, fx, w, inv_dx):
-    """Grid-to-particle APIC transfer: velocity ``(d,)`` and affine matrix ``C (d, d)``."""
-    d = ti.static(fx.n)
+def particle_to_grid(grid_v: ti.template(), grid_m: ti.template(), x, v, C, tau, vol, mass,
+                     dt, dx, inv_dx):
+    """MLS-MPM particle-to-grid transfer of one particle (Hu et al. 2018).
+
+    Scatters, with quadratic B-spline weights, the mass ``mass`` (kg) and the momentum
+    ``mass v + A (x_i - x)`` with ``A = -dt vol 4/dx^2 tau + mass C`` (the stress
+    ``tau (d, d)`` in Pa of a particle of volume ``vol``, its APIC matrix ``C``) onto
+    the 3^d nodes around ``x (d,)`` (m). Both the engine and the differentiable mode
+    use it.
+    """
+    d = ti.static(x.n)
+    base, fx, w = weights(x, inv_dx)
+    affine = (-dt * vol * 4 * inv_dx * inv_dx) * tau + mass * C
+    momentum = mass * v
+    for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
+        weight = 1.0
+        for i in ti.static(range(d)):
+            weight *= w[offset[i]][i]
+        grid_v[base + offset] += weight * (momentum + affine @ ((offset - fx) * dx))
+        grid_m[base + offset] += weight * mass
+
+
+@ti.func
+def grid_to_particle(grid_v: ti.template(), x, dt, inv_dx):
+    """APIC grid-to-particle transfer and advection of a particle at ``x (d,)`` (m).
+
+    Returns the new velocity ``(d,)`` (m/s), affine matrix ``C (d, d)`` (1/s) and
+    position ``x + dt v`` (m).
+    """
+    d = ti.static(x.n)
+    base, fx, w = weights(x, inv_dx)
     new_v = ti.Vector.zero(float, d)
     new_C = ti.Matrix.zero(float, d, d)
     for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
@@ -239,20 +326,13 @@ def gather(grid_v: ti.template(), base, fx, w, inv_dx):
         g_v = grid_v[base + offset]
         new_v += weight * g_v
         new_C += (4 * inv_dx * weight) * g_v.outer_product(offset - fx)
-    return new_v, new_C
+    return new_v, new_C, x + dt * new_v
 
 
 @ti.func
-def scatter(grid_v: ti.template(), grid_m: ti.template(), base, fx, w, dx, mass, momentum,
-            affine):
-    """Particle-to-grid MLS-MPM transfer of mass and ``momentum + affine (x_i - x_p)``."""
-    d = ti.static(fx.n)
-    for offset in ti.static(ti.grouped(ti.ndrange(*((3,) * d)))):
-        weight = 1.0
-        for i in ti.static(range(d)):
-            weight *= w[offset[i]][i]
-        grid_v[base + offset] += weight * (momentum + affine @ ((offset - fx) * dx))
-        grid_m[base + offset] += weight * mass
+def node_velocity(momentum, mass, dt, gravity):
+    """Velocity (m/s) of a grid node of ``mass`` (kg) and ``momentum``, after gravity."""
+    return momentum / mass + dt * gravity
 
 
 @ti.func
@@ -276,13 +356,20 @@ def _vec_at(arr: ti.template(), r, start: ti.template(), d: ti.template()):
 class _GridKernels:
     """A grid of one size and the substep kernel bound to it, for one Taichi program.
 
-    The kernel closes over the grid fields, so it compiles once per grid object; a
-    grid is leased to one live simulation at a time (:func:`_lease_grid`).
+    The kernel closes over the grid fields and the 0-d struct field ``physics``
+    (:func:`_physics_type`), so it compiles once per grid object; a grid is leased to
+    one live simulation at a time (:func:`_lease_grid`), which writes its physics
+    there when it takes the lease (a struct kernel argument would cost about 60 us of
+    Python per launch, 4% of a 9k-particle substep).
     """
 
     def __init__(self, d: int, n_grid: int) -> None:
         self.grid_v = grid_v = ti.Vector.field(d, float, (n_grid,) * d)
         self.grid_m = grid_m = ti.field(float, (n_grid,) * d)
+        self.physics_type = _physics_type(d)
+        self.physics = physics = self.physics_type.field(shape=())
+        c_vel = _ColliderFloat.CENTER + 2 * d
+        c_b = _ColliderFloat.CENTER + d
 
         @ti.kernel
         def substep(x: ti.types.ndarray(), v: ti.types.ndarray(), C: ti.types.ndarray(),
@@ -290,78 +377,60 @@ class _GridKernels:
                     vol: ti.types.ndarray(), row: ti.types.ndarray(),
                     mat_code: ti.types.ndarray(), mat: ti.types.ndarray(),
                     col_i: ti.types.ndarray(), col_f: ti.types.ndarray(), n_col: ti.i32,
-                    walls: ti.types.ndarray(), consts: ti.types.ndarray(),
                     sdf: ti.types.ndarray(), has_sdf: ti.i32, guard: ti.types.ndarray(),
                     dt: float, t: float, step: ti.i64):
-            inv_dx = consts[2]
-            lo, hi = consts[3], consts[4]
-            dx = 1.0 / inv_dx
+            phys = physics[None]
             for node in ti.grouped(grid_m):
                 grid_v[node] = ti.Vector.zero(float, d)
                 grid_m[node] = 0.0
             ident = ti.Matrix.identity(float, d)
             for p in range(x.shape[0]):
-                if _usable(x[p], lo, hi):
-                    base, fx, w = weights(x[p], inv_dx)
+                if _usable(x[p], phys.usable_lo, phys.usable_hi):
                     r = row[p]
                     Cp = C[p]
-                    par = ti.Vector.zero(float, N_PAR)
-                    for i in ti.static(range(N_PAR)):
-                        par[i] = mat[r, 3 + i]
-                    Fn, pn, tau = constitutive(mat_code[r], (ident + dt * Cp) @ F[p], plastic[p],
-                                               mat[r, 0], mat[r, 1], par, Cp, dt)
+                    Fn, pn, tau = row_constitutive(mat_code[r], mat, r, (ident + dt * Cp) @ F[p],
+                                                   plastic[p], Cp, dt)
                     F[p] = Fn
                     plastic[p] = pn
-                    mass = vol[p] * mat[r, 2]
-                    affine = (-dt * vol[p] * 4 * inv_dx * inv_dx) * tau + mass * Cp
-                    scatter(grid_v, grid_m, base, fx, w, dx, mass, mass * v[p], affine)
-            g = ti.Vector.zero(float, d)
-            for i in ti.static(range(d)):
-                g[i] = consts[7 + i]
-            wall_lo, wall_hi = consts[5], consts[6]
+                    particle_to_grid(grid_v, grid_m, x[p], v[p], Cp, tau, vol[p],
+                                     vol[p] * mat[r, Column.DENSITY], dt, phys.dx, phys.inv_dx)
             for node in ti.grouped(grid_m):
                 m = grid_m[node]
                 if m > 0:
-                    vel = grid_v[node] / m + dt * g
-                    pos = node * dx
-                    for i in ti.static(range(d)):  # box walls, axis-aligned: no distance function
-                        n = ti.Vector.unit(d, i, float)
-                        if pos[i] < wall_lo:
-                            vel = project_velocity(vel, ti.Vector.zero(float, d), n,
-                                                   ti.cast(walls[2 * i, 0], ti.i32),
-                                                   walls[2 * i, 1])
-                        if pos[i] > wall_hi:
-                            vel = project_velocity(vel, ti.Vector.zero(float, d), -n,
-                                                   ti.cast(walls[2 * i + 1, 0], ti.i32),
-                                                   walls[2 * i + 1, 1])
+                    vel = node_velocity(grid_v[node], m, dt, phys.gravity)
+                    pos = node * phys.dx
+                    vel = box_walls(vel, pos, phys.wall_lo, phys.wall_hi, phys.wall_mode,
+                                    phys.wall_friction)
                     for c in range(n_col):
-                        if col_i[c, 0] != SDF:
-                            vc = _vec_at(col_f, c, 2 + 2 * d, d)
-                            center = _vec_at(col_f, c, 2, d) + (t + dt) * vc
-                            phi, n = signed_distance(col_i[c, 0], pos, center,
-                                                     _vec_at(col_f, c, 2 + d, d), col_f[c, 1])
+                        shape = col_i[c, _ColliderInt.SHAPE]
+                        if shape != SDF:
+                            vc = _vec_at(col_f, c, c_vel, d)
+                            center = _vec_at(col_f, c, _ColliderFloat.CENTER, d) + (t + dt) * vc
+                            phi, n = signed_distance(shape, pos, center, _vec_at(col_f, c, c_b, d),
+                                                     col_f[c, _ColliderFloat.RADIUS])
                             if phi < 0:
-                                vel = project_velocity(vel, vc, n, col_i[c, 1], col_f[c, 0])
+                                vel = project_velocity(vel, vc, n, col_i[c, _ColliderInt.MODE],
+                                                       col_f[c, _ColliderFloat.FRICTION])
                     if has_sdf:
-                        rec = sdf[node]  # [phi, normal, collider index], sampled at setup
-                        if rec[0] < 0:
+                        rec = sdf[node]  # sampled at setup
+                        if rec[_Sdf.PHI] < 0:
                             n = ti.Vector.zero(float, d)
                             for i in ti.static(range(d)):
-                                n[i] = rec[1 + i]
-                            c = ti.cast(rec[d + 1], ti.i32)
+                                n[i] = rec[_Sdf.NORMAL + i]
+                            c = ti.cast(rec[_Sdf.NORMAL + d], ti.i32)
                             vel = project_velocity(vel, ti.Vector.zero(float, d), n,
-                                                   col_i[c, 1], col_f[c, 0])
+                                                   col_i[c, _ColliderInt.MODE],
+                                                   col_f[c, _ColliderFloat.FRICTION])
                     grid_v[node] = vel
             for p in range(x.shape[0]):
                 x_new = x[p]
-                if _usable(x_new, lo, hi):
-                    base, fx, w = weights(x_new, inv_dx)
-                    new_v, new_C = gather(grid_v, base, fx, w, inv_dx)
+                if _usable(x_new, phys.usable_lo, phys.usable_hi):
+                    new_v, new_C, x_new = grid_to_particle(grid_v, x_new, dt, phys.inv_dx)
                     v[p] = new_v
                     C[p] = new_C
-                    x_new += dt * new_v
                     x[p] = x_new
-                if not _usable(x_new, lo, hi):  # also catches particles made bad outside the kernel
+                # also catches particles made bad outside the kernel
+                if not _usable(x_new, phys.usable_lo, phys.usable_hi):
                     reason = 1
                     for i in ti.static(range(d)):
                         if not (ti.abs(x_new[i]) < 1e30):
@@ -415,12 +484,8 @@ def _stress(F: ti.types.ndarray(), C: ti.types.ndarray(), plastic: ti.types.ndar
             out: ti.types.ndarray(), d: ti.template()):
     for p in range(F.shape[0]):
         r = row[p]
-        par = ti.Vector.zero(float, N_PAR)
-        for i in ti.static(range(N_PAR)):
-            par[i] = mat[r, 3 + i]
         Fp = F[p]
-        _, _, tau = constitutive(mat_code[r], Fp, plastic[p], mat[r, 0], mat[r, 1], par, C[p],
-                                 1.0)
+        _, _, tau = row_constitutive(mat_code[r], mat, r, Fp, plastic[p], C[p], 1.0)
         sigma = tau / Fp.determinant()
         for i, j in ti.static(ti.ndrange(d, d)):
             out[p, i, j] = sigma[i, j]
@@ -531,32 +596,33 @@ class MPM:
         self.vol = array(particles.volume)
         self.row = array(particles.material_row, np.int32)
         self.mat_code = array([m.code for m in self.materials], np.int32)
-        self.mat = array([[m.packed()[0], m.packed()[1], m.density, *m.packed()[2]]
-                          for m in self.materials])
+        self.mat = array([m.table_row() for m in self.materials])
         # one zero row when there is no collider: Taichi arrays cannot be empty
         cols = self.colliders or (Collider("sphere", (0.0,) * d, radius=1.0),)
-        self.col_i = array([[SHAPES.index(c.shape), MODES.index(c.mode)] for c in cols],
-                           np.int32)
-        self.col_f = array([[c.friction, c.radius, *(v for vec in c.vectors() for v in vec)]
-                            for c in cols])
+        col_i = np.zeros((len(cols), len(_ColliderInt)), np.int32)
+        col_f = np.zeros((len(cols), _ColliderFloat.CENTER + 3 * d))
+        for k, c in enumerate(cols):
+            col_i[k, _ColliderInt.SHAPE] = SHAPES.index(c.shape)
+            col_i[k, _ColliderInt.MODE] = MODES.index(c.mode)
+            col_f[k, _ColliderFloat.FRICTION] = c.friction
+            col_f[k, _ColliderFloat.RADIUS] = c.radius
+            col_f[k, _ColliderFloat.CENTER:] = np.concatenate(c.vectors())  # center, b, velocity
+        self.col_i, self.col_f = array(col_i, np.int32), array(col_f)
         sdf = sample_sdf(self.colliders, d, self.config.n_grid, self.dx)
         self._has_sdf = int(sdf is not None)
         # a one-node dummy when there is no sdf collider: the kernel never reads it
         self.sdf = array(np.zeros((1,) * d + (d + 2,)) if sdf is None else sdf, shape=(d + 2,))
-        mode = MODES.index(self.config.wall_mode)
-        friction = [self.config.wall_friction] * (2 * d)
-        if self.config.floor_friction is not None:
-            friction[2] = self.config.floor_friction  # axis 1 (y), low side
-        self.walls = array([[mode, mu] for mu in friction])
         self.guard = ti.ndarray(ti.i64, 1)
-        walls = self.config.wall_cells * self.dx
-        self.consts = array([0.0, 0.0, 1.0 / self.dx, 1.0 * self.dx,
-                             self.config.domain - 2.0 * self.dx, walls,
-                             self.config.domain - walls, *self.config.gravity])
+        wall_lo, wall_hi, modes, frictions = self.config.walls()
+        self._kernels.physics[None] = self._kernels.physics_type(
+            dx=self.dx, inv_dx=1.0 / self.dx, usable_lo=self.dx,
+            usable_hi=self.config.domain - 2.0 * self.dx, wall_lo=wall_lo, wall_hi=wall_hi,
+            wall_mode=ti.Vector(modes, ti.i32), wall_friction=ti.Vector(frictions),
+            gravity=ti.Vector(self.config.gravity))
         self._reset_guard()
 
     _ARRAYS = ("x", "v", "F", "C", "plastic", "vol", "row", "mat_code", "mat", "col_i", "col_f",
-               "walls", "sdf", "guard", "consts", "_kernels")
+               "sdf", "guard", "_kernels")
 
     def __getattr__(self, name: str):
         if name in MPM._ARRAYS:  # only reached once close() removed them
@@ -618,8 +684,8 @@ class MPM:
     def _launch(self, dt: float) -> None:
         self._kernels.substep(self.x, self.v, self.C, self.F, self.plastic, self.vol,
                               self.row, self.mat_code, self.mat, self.col_i, self.col_f,
-                              len(self.colliders), self.walls, self.consts, self.sdf,
-                              self._has_sdf, self.guard, dt, self.time, self.step_count)
+                              len(self.colliders), self.sdf, self._has_sdf, self.guard, dt,
+                              self.time, self.step_count)
         self.time += dt
         self._ends[self.step_count] = self.time
         self.step_count += 1

@@ -36,6 +36,7 @@ drucker_prager (both start at 0).
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
@@ -50,12 +51,66 @@ __all__ = [
     "PRESETS",
     "material",
     "lame",
+    "Column",
+    "neo_hookean_stress",
     "constitutive",
+    "row_constitutive",
     "evaluate",
     "yield_function",
 ]
 
 N_PAR = 4  # model-specific parameter slots per material row
+
+
+class Column(IntEnum):
+    """Columns of the material table the kernels read, one row per :class:`Material`.
+
+    ``MU`` and ``LAM`` the Lame parameters (Pa; for fluids 0 and the bulk modulus),
+    ``DENSITY`` kg/m^3, then the ``N_PAR`` model slots from ``PAR`` on
+    (:meth:`Material.table_row`).
+    """
+
+    MU = 0
+    LAM = 1
+    DENSITY = 2
+    PAR = 3
+
+
+N_COLUMNS = Column.PAR + N_PAR
+
+
+# The model slots (``par``) of each model, in the order its ``pack`` returns them.
+class _Fluid(IntEnum):
+    VISCOSITY = 0  # Pa s
+    GAMMA = 1  # Tait exponent, 0 for the J-based equation of state
+
+
+class _Snow(IntEnum):
+    CRITICAL_COMPRESSION = 0
+    CRITICAL_STRETCH = 1
+    HARDENING = 2
+
+
+class _VonMises(IntEnum):
+    YIELD_STRESS = 0  # Pa
+    HARDENING_MODULUS = 1  # Pa
+
+
+class _DruckerPrager(IntEnum):
+    ALPHA = 0  # cone coefficient, dp_alpha
+    SHIFT = 1  # c cot(phi), Pa
+    VOLUME_CORRECTION = 2  # 0 or 1
+
+
+class _HerschelBulkley(IntEnum):
+    YIELD_STRESS = 0  # Pa
+    VISCOSITY = 1  # Pa s^n
+    FLOW_INDEX = 2
+
+
+def _slots(layout: type[IntEnum], **values: float) -> tuple[float, ...]:
+    """The model slots ``values`` (named as the members of ``layout``) in slot order."""
+    return tuple(float(values[m.name.lower()]) for m in sorted(layout))
 
 FIXED_COROTATED, NEO_HOOKEAN, STVK_HENCKY, FLUID, SNOW, VON_MISES, DRUCKER_PRAGER, \
     HERSCHEL_BULKLEY = range(8)
@@ -94,17 +149,19 @@ def _elastic(p: Mapping[str, float]) -> tuple[float, float, tuple[float, ...]]:
 
 
 def _fluid(p: Mapping[str, float]) -> tuple[float, float, tuple[float, ...]]:
-    return 0.0, p["bulk_modulus"], (p["viscosity"], p["gamma"])
+    return 0.0, p["bulk_modulus"], _slots(_Fluid, viscosity=p["viscosity"], gamma=p["gamma"])
 
 
 def _snow(p: Mapping[str, float]) -> tuple[float, float, tuple[float, ...]]:
     return (*lame(p["youngs_modulus"], p["poisson_ratio"]),
-            (p["critical_compression"], p["critical_stretch"], p["hardening"]))
+            _slots(_Snow, **{k: p[k] for k in ("critical_compression", "critical_stretch",
+                                               "hardening")}))
 
 
 def _von_mises(p: Mapping[str, float]) -> tuple[float, float, tuple[float, ...]]:
     return (*lame(p["youngs_modulus"], p["poisson_ratio"]),
-            (p["yield_stress"], p["hardening_modulus"]))
+            _slots(_VonMises, yield_stress=p["yield_stress"],
+                   hardening_modulus=p["hardening_modulus"]))
 
 
 def dp_alpha(friction_angle_deg: float) -> float:
@@ -117,12 +174,14 @@ def _drucker_prager(p: Mapping[str, float]) -> tuple[float, float, tuple[float, 
     phi = math.radians(p["friction_angle"])
     shift = p["cohesion"] / math.tan(phi) if p["cohesion"] > 0 else 0.0
     return (*lame(p["youngs_modulus"], p["poisson_ratio"]),
-            (dp_alpha(p["friction_angle"]), shift, float(p["volume_correction"])))
+            _slots(_DruckerPrager, alpha=dp_alpha(p["friction_angle"]), shift=shift,
+                   volume_correction=p["volume_correction"]))
 
 
 def _herschel_bulkley(p: Mapping[str, float]) -> tuple[float, float, tuple[float, ...]]:
     return (*lame(p["youngs_modulus"], p["poisson_ratio"]),
-            (p["yield_stress"], p["viscosity"], p["flow_index"]))
+            _slots(_HerschelBulkley, **{k: p[k] for k in ("yield_stress", "viscosity",
+                                                          "flow_index")}))
 
 
 _ELASTIC = {"youngs_modulus": 1e5, "poisson_ratio": 0.3}
@@ -165,6 +224,14 @@ class Material:
         """``(mu, lam, par)``: Lame parameters (Pa) and the model slots, padded."""
         mu, lam, par = MODELS[self.model].pack(self.params)
         return mu, lam, tuple(par) + (0.0,) * (N_PAR - len(par))
+
+    def table_row(self) -> tuple[float, ...]:
+        """The row of the kernels' material table, laid out by :class:`Column`."""
+        mu, lam, par = self.packed()
+        row = [0.0] * N_COLUMNS
+        row[Column.MU], row[Column.LAM], row[Column.DENSITY] = mu, lam, self.density
+        row[Column.PAR:Column.PAR + N_PAR] = par
+        return tuple(row)
 
     @property
     def wave_speed(self) -> float:
@@ -373,6 +440,18 @@ def _herschel_bulkley_return(eps, mu, sigma_y, eta, n, dt):
 
 
 @ti.func
+def neo_hookean_stress(F, mu, lam):
+    """Kirchhoff stress ``mu (F F^T - I) + lam ln(J) I`` (Pa) of a ``(d, d)`` ``F``.
+
+    ``J = max(det F, SIGMA_MIN)``: no branch, so Taichi's reverse mode differentiates
+    it (the differentiable mode :mod:`~simkit.simulators.mpm.diff` calls it directly).
+    """
+    ident = ti.Matrix.identity(float, F.n)
+    J = ti.max(F.determinant(), SIGMA_MIN)
+    return mu * (F @ F.transpose() - ident) + lam * ti.log(J) * ident
+
+
+@ti.func
 def constitutive(code, F, plastic, mu, lam, par, C, dt):
     """Plastic return and Kirchhoff stress of one particle.
 
@@ -403,12 +482,12 @@ def constitutive(code, F, plastic, mu, lam, par, C, dt):
         J = F.determinant()
         F_new = ident * ti.pow(ti.max(J, SIGMA_MIN), 1.0 / d)  # only J matters
         pressure = lam * (1.0 - J)
-        if par[1] > 0:
-            pressure = lam / par[1] * (ti.pow(ti.max(J, SIGMA_MIN), -par[1]) - 1.0)
-        tau = -J * pressure * ident + J * par[0] * (C + C.transpose())
+        gamma = par[_Fluid.GAMMA]
+        if gamma > 0:
+            pressure = lam / gamma * (ti.pow(ti.max(J, SIGMA_MIN), -gamma) - 1.0)
+        tau = -J * pressure * ident + J * par[_Fluid.VISCOSITY] * (C + C.transpose())
     elif code == NEO_HOOKEAN:
-        J = ti.max(F.determinant(), SIGMA_MIN)
-        tau = mu * (F @ F.transpose() - ident) + lam * ti.log(J) * ident
+        tau = neo_hookean_stress(F, mu, lam)
     else:
         U, sig, V = signed_svd(F)
         if code == FIXED_COROTATED or code == SNOW:
@@ -416,9 +495,10 @@ def constitutive(code, F, plastic, mu, lam, par, C, dt):
             if code == SNOW:
                 J_old = _prod(sig)
                 for i in ti.static(range(d)):
-                    sig[i] = ti.min(ti.max(sig[i], 1 - par[0]), 1 + par[1])
+                    sig[i] = ti.min(ti.max(sig[i], 1 - par[_Snow.CRITICAL_COMPRESSION]),
+                                    1 + par[_Snow.CRITICAL_STRETCH])
                 p_new = plastic * J_old / _prod(sig)
-                h = ti.exp(par[2] * (1.0 - p_new))
+                h = ti.exp(par[_Snow.HARDENING] * (1.0 - p_new))
                 m, la = mu * h, lam * h
                 F_new = U @ diag(sig) @ V.transpose()
             J = _prod(sig)
@@ -427,15 +507,20 @@ def constitutive(code, F, plastic, mu, lam, par, C, dt):
         else:
             eps = _log_sig(sig)
             if code == VON_MISES:
-                sigma_y = ti.max(par[0] + par[1] * plastic, 0.0)
+                sigma_y = ti.max(par[_VonMises.YIELD_STRESS]
+                                 + par[_VonMises.HARDENING_MODULUS] * plastic, 0.0)
                 eps, dep = _von_mises_return(eps, mu, sigma_y)
                 p_new = plastic + dep
             elif code == DRUCKER_PRAGER:
-                trial = eps + plastic * par[2] / d  # volume correction (Tampubolon 2017)
-                eps = _drucker_prager_return(trial, mu, lam, par[0], par[1])
-                p_new = (trial.sum() - eps.sum()) * par[2]
+                correct = par[_DruckerPrager.VOLUME_CORRECTION]
+                trial = eps + plastic * correct / d  # volume correction (Tampubolon 2017)
+                eps = _drucker_prager_return(trial, mu, lam, par[_DruckerPrager.ALPHA],
+                                             par[_DruckerPrager.SHIFT])
+                p_new = (trial.sum() - eps.sum()) * correct
             elif code == HERSCHEL_BULKLEY:
-                eps, dep = _herschel_bulkley_return(eps, mu, par[0], par[1], par[2], dt)
+                eps, dep = _herschel_bulkley_return(eps, mu, par[_HerschelBulkley.YIELD_STRESS],
+                                                    par[_HerschelBulkley.VISCOSITY],
+                                                    par[_HerschelBulkley.FLOW_INDEX], dt)
                 p_new = plastic + dep
             if code != STVK_HENCKY:
                 F_new = U @ diag(_exp_vec(eps)) @ V.transpose()
@@ -443,9 +528,21 @@ def constitutive(code, F, plastic, mu, lam, par, C, dt):
     return F_new, p_new, tau
 
 
+@ti.func
+def row_constitutive(code, table: ti.template(), r, F, plastic, C, dt):
+    """:func:`constitutive` with the parameters of row ``r`` of the material ``table``.
+
+    ``table`` is ``(rows, N_COLUMNS)``, laid out by :class:`Column`.
+    """
+    par = ti.Vector.zero(float, N_PAR)
+    for i in ti.static(range(N_PAR)):
+        par[i] = table[r, Column.PAR + i]
+    return constitutive(code, F, plastic, table[r, Column.MU], table[r, Column.LAM], par, C, dt)
+
+
 @ti.kernel
 def _evaluate(code: int, F: ti.types.ndarray(), plastic: ti.types.ndarray(),
-              par: ti.types.ndarray(), C: ti.types.ndarray(), dt: float,
+              table: ti.types.ndarray(), C: ti.types.ndarray(), dt: float,
               F_out: ti.types.ndarray(), p_out: ti.types.ndarray(),
               tau_out: ti.types.ndarray(), d: ti.template()):
     for k in range(F.shape[0]):
@@ -454,10 +551,7 @@ def _evaluate(code: int, F: ti.types.ndarray(), plastic: ti.types.ndarray(),
         for i, j in ti.static(ti.ndrange(d, d)):
             Fk[i, j] = F[k, i, j]
             Ck[i, j] = C[k, i, j]
-        pv = ti.Vector.zero(float, N_PAR)
-        for i in ti.static(range(N_PAR)):
-            pv[i] = par[2 + i]
-        Fn, pn, tau = constitutive(code, Fk, plastic[k], par[0], par[1], pv, Ck, dt)
+        Fn, pn, tau = row_constitutive(code, table, 0, Fk, plastic[k], Ck, dt)
         p_out[k] = pn
         for i, j in ti.static(ti.ndrange(d, d)):
             F_out[k, i, j] = Fn[i, j]
@@ -493,11 +587,10 @@ def evaluate(mat: Material, F: np.ndarray, *, plastic: np.ndarray | float | None
         plastic = MODELS[mat.model].initial_plastic_state
     plastic = np.broadcast_to(np.asarray(plastic, dtype=np.float64), (n,)).copy()
     C = np.zeros_like(F) if C is None else np.ascontiguousarray(C, dtype=np.float64)
-    mu, lam, par = mat.packed()
-    packed = np.array([mu, lam, *par], dtype=np.float64)
+    table = np.array([mat.table_row()], dtype=np.float64)
     F_out, tau = np.zeros_like(F), np.zeros_like(F)
     p_out = np.zeros(n)
-    _evaluate(mat.code, F, plastic, packed, C, float(dt), F_out, p_out, tau, d)
+    _evaluate(mat.code, F, plastic, table, C, float(dt), F_out, p_out, tau, d)
     return F_out, p_out, tau
 
 
@@ -521,6 +614,7 @@ def yield_function(mat: Material, tau: np.ndarray, plastic: np.ndarray | float =
     if mat.model == "herschel_bulkley":
         return math.sqrt(1.5) * dev_norm - p["yield_stress"]
     if mat.model == "drucker_prager":
-        _, _, (alpha, shift, _) = MODELS[mat.model].pack(p)
+        _, _, par = MODELS[mat.model].pack(p)
+        alpha, shift = par[_DruckerPrager.ALPHA], par[_DruckerPrager.SHIFT]
         return dev_norm - alpha * d * (-mean + shift)
     raise ValueError(f"material model {mat.model!r} has no yield surface")
