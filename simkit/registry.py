@@ -220,6 +220,26 @@ def get_simulator(name: str) -> SimulatorEntry:
         ) from None
 
 
+def _check_type(where: str, key: str, value: Any, default: Any) -> None:
+    """A value must be of its default's kind: a bool for a bool, an int for an int, a
+    number for a float, a string for a string (no default: anything)."""
+    if default is None:
+        return
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "a bool"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an int"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"{where}: parameter {key!r} must be {kind} (default {default!r}), "
+                         f"got {value!r}")
+
+
 def resolve_params(simulator: str, scene: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters of a scene as the simulator uses them: defaults filled in.
 
@@ -238,8 +258,9 @@ def resolve_params(simulator: str, scene: str, params: Mapping[str, Any]) -> dic
     Raises
     ------
     ValueError
-        Unknown simulator or scene; an unknown parameter (the valid keys are listed);
-        a value for a fixed parameter that differs from the one the scene sets.
+        Unknown simulator or scene; an unknown parameter (the valid keys are listed); a
+        value not of its default's kind (a bool, an int, a number, a string); a value for
+        a fixed parameter that differs from the one the scene sets.
 
     Examples
     --------
@@ -262,6 +283,8 @@ def resolve_params(simulator: str, scene: str, params: Mapping[str, Any]) -> dic
         extra = f" and optional parameters {sorted(spec.optional)}" if spec.optional else ""
         raise ValueError(f"{where}: unknown parameters {unknown}{hint}; valid keys: "
                          f"{sorted(spec.defaults)}{extra}")
+    for key, value in params.items():
+        _check_type(where, key, value, spec.defaults.get(key))
     out = {**spec.defaults, **params}
     fixed = {}
     for key, value in spec.fixed.items():

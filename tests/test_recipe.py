@@ -148,6 +148,14 @@ MPM = {"simulator": "mpm", "scene": "dam_break", "frames": 2, "write_interval": 
      r"parameters \['dim'\] are fixed by the scene 'mpm99'; they cannot be sampled"),
     (dict(MPM, simulator="nbody", scene="periodic_box", fixed={"gravity": "direct"}),
      r"nbody scene 'periodic_box' fixes gravity = 'pm'; got 'direct'"),
+    (dict(MPM, scene="mpm99", fixed={"quality": 1.5}),
+     r"mpm scene 'mpm99': parameter 'quality' must be an int \(default 1\), got 1.5"),
+    (dict(BASE, fixed={"resolution": "16"}),
+     r"heat scene 'modes2d': parameter 'resolution' must be an int \(default 32\), got '16'"),
+    (dict(BASE, sampled={"n_modes": {"uniform": [2, 8]}}),
+     r"parameter 'n_modes' must be an int \(default 4\), got 2\.\d+"),
+    (dict(MPM, fixed={"store_F": 1}),
+     r"parameter 'store_F' must be a bool \(default False\), got 1"),
 ])
 def test_parameters_are_checked_against_the_scene_when_parsed(recipe, message):
     with pytest.raises(RecipeError, match=message):
