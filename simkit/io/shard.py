@@ -229,6 +229,8 @@ def write_shard(
             if n:
                 v[:] = arr
             v.attrs["long_name"] = f"parameter {k!r} as the simulator used it"
+            if arr.dtype == np.int8:  # HDF5 has no bool: the flag says how to read it back
+                v.attrs["param_type"] = "bool"
         if schema.ragged_dim:
             cnt = f.create_variable(f"{schema.ragged_dim}_count", ("trajectory",), data=counts)
             cnt.attrs.update(sample_dimension=schema.ragged_dim, units="1",
@@ -398,7 +400,10 @@ class ShardReader:
             if k.startswith("param_"):
                 v = self._read(k, np.s_[row])
                 v = v.decode() if isinstance(v, bytes) else v
-                params[k[len("param_"):]] = v.item() if isinstance(v, np.generic) else v
+                v = v.item() if isinstance(v, np.generic) else v
+                if f[k].attrs.get("param_type") == "bool":
+                    v = bool(v)
+                params[k[len("param_"):]] = v
         return Trajectory(
             id=self.ids[row],
             frames={v.name: self.read(v.name, row) for v in self.schema.dynamic},

@@ -100,3 +100,25 @@ def test_periodic_axes_round_trip_through_shards_and_manifest(tmp_path):
 def test_periodic_names_space_dims(periodic, error, message):
     with pytest.raises(error, match=message):
         grid(Variable("u", SPACE, "1"), periodic=periodic)
+
+
+def test_trajectory_parameters_keep_their_types_through_a_shard(tmp_path):
+    """A trajectory's parameters come back as the simulator used them: a bool stays a bool
+    (HDF5 stores it as int8), so the stored parameters rebuild the simulator."""
+    import dataclasses
+
+    from kinds import grid_case
+
+    from simkit.io import DatasetWriter, open_dataset
+
+    schema, trajs = grid_case(np.random.default_rng(0), ndim=2, n_traj=2, n_frames=2, res=3)
+    params = [{"flag": True, "n": 3, "x": 0.5, "name": "a"},
+              {"flag": False, "n": 4, "x": 1.5, "name": "b"}]
+    with DatasetWriter(tmp_path / "ds", schema, n_frames=2, write_interval=0.5,
+                       simulator={"name": "t", "version": "0"}) as w:
+        for t, p in zip(trajs, params, strict=True):
+            w.add("train", dataclasses.replace(t, params=p))
+    with open_dataset(tmp_path / "ds") as ds:
+        back = [ds.trajectory(i).params for i in ds.ids("train")]
+    assert back == params
+    assert [type(v) for v in back[1].values()] == [bool, int, float, str]
