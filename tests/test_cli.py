@@ -146,8 +146,13 @@ def test_ctrl_c_with_two_workers_is_one_line_and_resume_completes(tmp_path):
     cmd = [sys.executable, "-m", "simkit.cli", "generate", str(path), "--out", str(out),
            "--workers", "2", "--no-progress"]
     # a terminal's Ctrl-C signals the whole process group: the driver and its workers
+    # preexec_fn: the child starts with Ctrl-C at its default, as from a shell. A child
+    # inherits an *ignored* SIGINT, and this test process sometimes has one after Taichi
+    # tests ran in it (seen: SigIgn 0x1001006 in /proc/self/status while Python's own
+    # handler still showed the default), which made the run ignore the signal and finish.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     shards = out / "data" / "train"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(shards.glob("shard-*.h5")):
