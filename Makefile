@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m experiments.demo --out runs/demo
 
+# two worker processes (pytest-xdist), whole files per worker so module fixtures are
+# shared; random order (pytest-randomly), its seed printed at the end
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow and not gpu" -q
+	$(PY) -m pytest -m "not slow and not gpu" -q -n 2 --dist loadfile
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow" -q
