@@ -40,7 +40,7 @@ import numpy as np
 from simkit.io.schema import Schema
 
 __all__ = ["Stepper", "Simulator", "landing_step", "landing_steps", "check_t_end",
-           "require_keys",
+           "require_keys", "clock_state", "load_clock",
            "ROUNDOFF", "SLIVER", "RESTART_KEYS"]
 
 #: Relative round-off below which a remainder is not a step of its own (see the module doc).
@@ -158,6 +158,17 @@ def landing_steps(stepper: Any, t_end: float, own_dt: Callable[[], float]) -> It
         if h == remaining:  # the last step: land exactly, whatever its round-off
             break
     stepper.time = t_end
+
+
+def clock_state(stepper: Any) -> dict[str, np.ndarray]:
+    """The clock every ``state()`` carries (:data:`RESTART_KEYS`): ``time`` (s) and
+    ``step_count``, as 0-d arrays."""
+    return {"time": np.float64(stepper.time), "step_count": np.int64(stepper.step_count)}
+
+
+def load_clock(stepper: Any, state: Mapping[str, Any]) -> None:
+    """Set ``stepper``'s ``time`` and ``step_count`` from a :func:`clock_state`."""
+    stepper.time, stepper.step_count = float(state["time"]), int(state["step_count"])
 
 
 def require_keys(state: Mapping[str, Any], keys: tuple[str, ...] | list[str],

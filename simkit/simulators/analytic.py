@@ -15,7 +15,7 @@ import numpy as np
 
 from simkit.io.schema import Schema, Variable
 from simkit.registry import register_simulator, resolve_params
-from simkit.simulator import check_t_end, require_keys
+from simkit.simulator import RESTART_KEYS, check_t_end, clock_state, load_clock, require_keys
 
 __all__ = ["HeatModes", "HarmonicParticles"]
 
@@ -60,12 +60,12 @@ class _ClosedForm:
         self.time = check_t_end(t_end, self.time)
 
     def _clock(self) -> dict[str, np.ndarray]:
-        return {"time": np.float64(self.time), "step_count": np.int64(self.step_count)}
+        return clock_state(self)
 
     def load_state(self, state) -> None:
         """Continue from ``state`` (a :meth:`state`): only the clock is state."""
-        require_keys(state, ("time", "step_count"), type(self).__name__)
-        self.time, self.step_count = float(state["time"]), int(state["step_count"])
+        require_keys(state, RESTART_KEYS, type(self).__name__)
+        load_clock(self, state)
 
 
 @register_simulator("heat")

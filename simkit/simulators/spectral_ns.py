@@ -27,7 +27,7 @@ import scipy.fft as sfft
 from simkit.errors import SpectralBlowUp
 from simkit.io.schema import Schema, Variable
 from simkit.registry import register_simulator, resolve_params
-from simkit.simulator import landing_steps, require_keys
+from simkit.simulator import RESTART_KEYS, clock_state, landing_steps, load_clock, require_keys
 from simkit.simulators.catalog import SPECTRAL_NS
 
 __all__ = ["SpectralNS2D", "SpectralNSSimulator", "gaussian_random_field", "taylor_green",
@@ -374,8 +374,7 @@ class SpectralNS2D:
     def state(self) -> dict[str, np.ndarray]:
         """The complete state: ``w_hat`` ``(batch, n, n//2+1)`` complex, the rfft2 of
         the vorticity (a copy, on the host), and the clock ``time`` (s), ``step_count``."""
-        return {"w_hat": np.array(self._to_numpy(self.w_hat), copy=True),
-                "time": np.float64(self.time), "step_count": np.int64(self.step_count)}
+        return {"w_hat": np.array(self._to_numpy(self.w_hat), copy=True), **clock_state(self)}
 
     def load_state(self, state) -> None:
         """Continue from ``state``, a :meth:`state` of a solver of the same grid and batch.
@@ -385,14 +384,14 @@ class SpectralNS2D:
         ValueError
             A key is missing or ``w_hat`` has the wrong shape.
         """
-        require_keys(state, ("w_hat", "time", "step_count"), "SpectralNS2D")
+        require_keys(state, ("w_hat", *RESTART_KEYS), "SpectralNS2D")
         w_hat = np.asarray(state["w_hat"])
         want = tuple(self.w_hat.shape)
         if w_hat.shape != want:
             raise ValueError(f"SpectralNS2D.load_state: 'w_hat' must have shape {want}, got "
                              f"{w_hat.shape}")
         self.w_hat = self._to_device(np.array(w_hat, dtype=np.complex128, copy=True))
-        self.time, self.step_count = float(state["time"]), int(state["step_count"])
+        load_clock(self, state)
 
     def vorticity(self) -> np.ndarray:
         """``(batch, n, n)`` vorticity (1/s) on the grid points."""

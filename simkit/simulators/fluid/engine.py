@@ -34,7 +34,7 @@ import taichi as ti
 from simkit.errors import ProjectionFailed, SimulationDiverged
 from simkit.numerics.grid_operator import FLUID, SOLID
 from simkit.numerics.mgpcg import MGPCG, SolveInfo
-from simkit.simulator import landing_steps, require_keys
+from simkit.simulator import RESTART_KEYS, clock_state, landing_steps, load_clock, require_keys
 
 __all__ = ["Side", "FluidConfig", "Fluid", "SIDE_KINDS"]
 
@@ -722,8 +722,7 @@ class Fluid:
             ``time`` (s), ``step_count`` and ``last_dt`` (s, the pressure's scale), 0-d.
         """
         out = {k: f.to_numpy() for k, f in self._state_fields().items()}
-        out.update(time=np.float64(self.time), step_count=np.int64(self.step_count),
-                   last_dt=np.float64(self.last_dt))
+        out.update(clock_state(self), last_dt=np.float64(self.last_dt))
         return out
 
     def load_state(self, state) -> None:
@@ -735,7 +734,7 @@ class Fluid:
             A key of :meth:`state` is missing or an array has the wrong shape.
         """
         fields = self._state_fields()
-        require_keys(state, (*fields, "time", "step_count", "last_dt"), "Fluid")
+        require_keys(state, (*fields, *RESTART_KEYS, "last_dt"), "Fluid")
         values = {key: np.asarray(state[key]) for key in fields}
         for key, fld in fields.items():
             if values[key].shape != fld.shape:
@@ -743,7 +742,7 @@ class Fluid:
                                  f"{values[key].shape}")
         for key, fld in fields.items():
             fld.from_numpy(np.ascontiguousarray(values[key]))
-        self.time, self.step_count = float(state["time"]), int(state["step_count"])
+        load_clock(self, state)
         self.last_dt = float(state["last_dt"])
 
     # ---- read-out -------------------------------------------------------------------

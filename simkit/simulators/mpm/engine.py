@@ -40,7 +40,14 @@ import taichi as ti
 
 from simkit.errors import SimulationDiverged
 from simkit.runtime import on_reset, per_program_cache
-from simkit.simulator import check_t_end, landing_steps, require_keys
+from simkit.simulator import (
+    RESTART_KEYS,
+    check_t_end,
+    clock_state,
+    landing_steps,
+    load_clock,
+    require_keys,
+)
 from simkit.simulators.mpm.colliders import (
     MODES,
     SDF,
@@ -740,8 +747,7 @@ class MPM:
         arrays = (self.x, self.v, self.F, self.C, self.plastic)
         out = {k: a.to_numpy().astype(np.float64) for k, a in zip(self._STATE, arrays,
                                                                  strict=True)}
-        out.update(time=np.float64(self.time), step_count=np.int64(self.step_count),
-                   dt=np.float64(self.dt))
+        out.update(clock_state(self), dt=np.float64(self.dt))
         return out
 
     def load_state(self, state) -> None:
@@ -752,7 +758,7 @@ class MPM:
         ValueError
             A key of :meth:`state` is missing or an array has the wrong shape.
         """
-        require_keys(state, (*self._STATE, "time", "step_count", "dt"), type(self).__name__)
+        require_keys(state, (*self._STATE, *RESTART_KEYS, "dt"), type(self).__name__)
         arrays = (self.x, self.v, self.F, self.C, self.plastic)
         n, d = self.n_particles, self.dim
         values = []
@@ -765,7 +771,7 @@ class MPM:
             values.append(np.ascontiguousarray(value, dtype=self._np_float))
         for arr, value in zip(arrays, values, strict=True):
             arr.from_numpy(value)
-        self.time, self.step_count = float(state["time"]), int(state["step_count"])
+        load_clock(self, state)
         self.dt = float(state["dt"])
         self._ends.clear()
         self._reset_guard()

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from simkit.errors import Encounter, Escape, SimulationDiverged
-from simkit.simulator import check_t_end, landing_steps, require_keys
+from simkit.simulator import check_t_end, clock_state, landing_steps, load_clock, require_keys
 from simkit.simulators.nbody.gravity import accelerations, potential_energy
 from simkit.simulators.nbody.hermite import (
     AarsethStep,
@@ -347,8 +347,7 @@ class NBody:
             ``acceleration`` and ``jerk`` ``(n, 3)`` of the last step and ``next_dt``;
             the clock ``time``, ``step_count`` (0-d).
         """
-        out = {"position": self.x.copy(), "velocity": self.v.copy(),
-               "time": np.float64(self.time), "step_count": np.int64(self.step_count)}
+        out = {"position": self.x.copy(), "velocity": self.v.copy(), **clock_state(self)}
         if self.integrator == "hermite4":
             self._hermite_prepare()
             out.update(acceleration=self._aj[0].copy(), jerk=self._aj[1].copy(),
@@ -380,7 +379,7 @@ class NBody:
         if self.integrator == "hermite4":
             self._aj = (arrays["acceleration"], arrays["jerk"])
             self.next_dt = float(state["next_dt"])
-        self.time, self.step_count = float(state["time"]), int(state["step_count"])
+        load_clock(self, state)
 
     # ---- terminations -----------------------------------------------------------------
 
