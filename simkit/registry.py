@@ -271,7 +271,7 @@ def resolve_params(simulator: str, scene: str, params: Mapping[str, Any]) -> dic
     where = f"{simulator} scene {scene!r}"
     if not isinstance(params, Mapping):
         raise TypeError(f"{where}: params must be a mapping, got {type(params).__name__}")
-    unknown = sorted(set(params) - set(spec.defaults) - set(spec.optional))
+    unknown = sorted(set(params) - set(spec.names))
     if unknown:
         guesses = {k: close[0] for k in unknown
                    if (close := difflib.get_close_matches(k, spec.names, n=1))}
