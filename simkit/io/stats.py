@@ -1,10 +1,12 @@
 """Normalisation statistics, from the train split only, in float64.
 
 Per float variable and per component: count, mean, std (population), rms, min and
-max of the values and of the frame-to-frame differences (per frame, and per second
-= per frame / write_interval). For the particles kind the same again per particle
-type. Partial results are merged with Chan et al.'s parallel update, so shards and
-trajectories may be visited in any order.
+max of the values, of the first frame differences ``x[t+1] - x[t]`` (per frame, and
+per second = per frame / write_interval) and of the second frame differences
+``x[t+2] - 2 x[t+1] + x[t]`` (per frame^2, and per second^2 = per frame^2 /
+write_interval^2; for positions the acceleration a graph network predicts). For the
+particles kind the same again per particle type. Partial results are merged with
+Chan et al.'s parallel update, so shards and trajectories may be visited in any order.
 """
 
 from __future__ import annotations
@@ -93,10 +95,29 @@ def _as_rows(var: Variable, arr: np.ndarray, lead: int) -> np.ndarray:
 
 
 @dataclass
+class DiffMoments:
+    """Moments of the first (``d1``) and second (``d2``) frame differences."""
+
+    d1: Moments
+    d2: Moments
+
+    @classmethod
+    def empty(cls, k: int) -> DiffMoments:
+        return cls(Moments.empty(k), Moments.empty(k))
+
+    def merge(self, other: DiffMoments) -> None:
+        self.d1.merge(other.d1)
+        self.d2.merge(other.d2)
+
+
+@dataclass
 class VariableMoments:
+    """Running moments of one variable: values, frame differences (``None`` for static
+    variables) and the same per particle type."""
+
     values: Moments
-    diffs: Moments | None
-    by_type: dict[int, tuple[Moments, Moments | None]] = field(default_factory=dict)
+    diffs: DiffMoments | None
+    by_type: dict[int, tuple[Moments, DiffMoments | None]] = field(default_factory=dict)
 
 
 def trajectory_moments(
@@ -112,23 +133,24 @@ def trajectory_moments(
         k = len(component_labels(schema, var))
         arr = static[var.name] if var.static else frames[var.name]
         lead = 0 if var.static else 1
-        vm = acc.setdefault(
-            var.name, VariableMoments(Moments.empty(k), None if var.static else Moments.empty(k))
-        )
+        diffs = None if var.static else DiffMoments.empty(k)
+        vm = acc.setdefault(var.name, VariableMoments(Moments.empty(k), diffs))
         vm.values.update(_as_rows(var, arr, lead))
-        diff = None if var.static else np.diff(np.asarray(arr, dtype=np.float64), axis=0)
-        if diff is not None:
-            vm.diffs.update(_as_rows(var, diff, 1))
+        if not var.static:
+            d1 = np.diff(np.asarray(arr, dtype=np.float64), axis=0)
+            d2 = np.diff(d1, axis=0)
+            vm.diffs.d1.update(_as_rows(var, d1, 1))
+            vm.diffs.d2.update(_as_rows(var, d2, 1))
         if types is not None and schema.is_ragged(var):
             for t in np.unique(types):
                 sel = types == t
                 m_v, m_d = vm.by_type.setdefault(
-                    int(t), (Moments.empty(k), None if var.static else Moments.empty(k))
+                    int(t), (Moments.empty(k), None if var.static else DiffMoments.empty(k))
                 )
-                part = arr[sel] if var.static else arr[:, sel]
-                m_v.update(_as_rows(var, part, lead))
-                if diff is not None:
-                    m_d.update(_as_rows(var, diff[:, sel], 1))
+                m_v.update(_as_rows(var, arr[sel] if var.static else arr[:, sel], lead))
+                if not var.static:
+                    m_d.d1.update(_as_rows(var, d1[:, sel], 1))
+                    m_d.d2.update(_as_rows(var, d2[:, sel], 1))
     return acc
 
 
@@ -157,11 +179,14 @@ def stats_json(schema: Schema, acc: dict[str, VariableMoments], *, write_interva
                split: str, n_trajectories: int) -> dict[str, Any]:
     """The content of ``stats.json``."""
 
-    def block(values: Moments, diffs: Moments | None, units: str) -> dict[str, Any]:
+    def block(values: Moments, diffs: DiffMoments | None, units: str) -> dict[str, Any]:
         out = {"value": values.summary(units)}
         if diffs is not None:
-            out["diff_per_frame"] = diffs.summary(f"{units} per frame")
-            out["diff_per_second"] = diffs.summary(f"{units}/s", scale=1.0 / write_interval)
+            out["diff_per_frame"] = diffs.d1.summary(f"{units} per frame")
+            out["diff_per_second"] = diffs.d1.summary(f"{units}/s", scale=1.0 / write_interval)
+            out["diff2_per_frame"] = diffs.d2.summary(f"{units} per frame^2")
+            out["diff2_per_second2"] = diffs.d2.summary(f"{units}/s^2",
+                                                        scale=1.0 / write_interval**2)
         return out
 
     variables = {}
