@@ -1,9 +1,16 @@
-"""``simkit-train``: the Lightning CLI (fit / validate / test / predict) for grid surrogates.
+"""``simkit-train``: the Lightning CLI (fit / validate / test / predict) for grid and
+particle surrogates.
 
-``simkit-train fit --config experiments/configs/fno_ns2d.yaml``. Channels, frames in,
-grid dimensions, the normaliser and the dataset schema go from the data module to the
-model; the best checkpoint is chosen on ``val/rollout_rel_l2``; CSV logs and a progress
-bar by default. Multi-GPU / multi-node: ``--trainer.strategy ddp --trainer.devices N``.
+``simkit-train fit --config experiments/configs/fno_ns2d.yaml``. The model name picks
+the family: a grid model (``fno``, ``tfno``, ``unet``, ``stagger``) trains a
+:class:`GridSurrogate` on a :class:`GridDataModule`, ``gns`` a
+:class:`~surrogates.particles.ParticleSurrogate` on a
+:class:`~surrogates.particles.ParticleDataModule`. What the model needs of the data
+(grid: channels, frames in, grid dimensions, the normaliser; particles: the feature
+settings, the normaliser and pushforward; both: the dataset schema) goes from the data
+module to the model; the best checkpoint is chosen on the rollout error
+(``val/rollout_rel_l2``, ``val/rollout_mse``); CSV logs and a progress bar by default.
+Multi-GPU / multi-node: ``--trainer.strategy ddp --trainer.devices N``.
 
 Exit status 0 on success; a bad value (a config key out of range for the dataset, a
 missing dataset) prints one line ``simkit-train: error: ...`` and exits with 1, a
@@ -23,14 +30,18 @@ from operator import attrgetter
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 
+import yaml
+
 from simkit.errors import DatasetError
 from surrogates.data import GridDataModule
 from surrogates.module import GridSurrogate
 
-__all__ = ["SurrogateCLI", "main", "run"]
+__all__ = ["SurrogateCLI", "ParticleCLI", "main", "run", "PARTICLE_MODELS"]
 
 PROG = "simkit-train"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
+#: Model names trained on particle datasets; every other name is a grid model.
+PARTICLE_MODELS = ("gns",)
 
 
 def _channel_count(data: GridDataModule) -> int:
@@ -78,6 +89,44 @@ class SurrogateCLI(LightningCLI):
         self.config = parser.parse_args(args)
 
 
+class ParticleCLI(SurrogateCLI):
+    """The Lightning CLI of :class:`~surrogates.particles.ParticleSurrogate` on a
+    :class:`~surrogates.particles.ParticleDataModule`."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.pushforward", "model.pushforward")
+        for name in ("features", "dataset_schema"):
+            parser.link_arguments("data", f"model.{name}", apply_on="instantiate",
+                                  compute_fn=attrgetter(name))
+
+
+def _model_name(args: list[str]) -> str | None:
+    """The model named on the command line (``--model.model``) or, failing that, in the
+    last ``--config`` file that names one."""
+    name, configs = None, []
+    for i, arg in enumerate(args):
+        for flag in ("--model.model", "--config"):
+            value = (args[i + 1] if arg == flag and i + 1 < len(args) else
+                     arg[len(flag) + 1:] if arg.startswith(flag + "=") else None)
+            if value is not None:
+                if flag == "--config":
+                    configs.append(value)
+                else:
+                    name = value
+    if name is not None:
+        return name
+    for path in reversed(configs):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                config = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError):
+            continue  # the CLI's own parser reports it
+        model = config.get("model") if isinstance(config, dict) else None
+        if isinstance(model, dict) and isinstance(model.get("model"), str):
+            return model["model"]
+    return None
+
+
 def run(args: list[str] | None = None, *,
         on_run: Callable[[str], None] | None = None) -> SurrogateCLI:
     """Run one ``simkit-train`` subcommand and return the CLI (for programs and tests).
@@ -108,9 +157,18 @@ def run(args: list[str] | None = None, *,
     SystemExit
         With status 0 after ``--help`` or ``--print_config``.
     """
-    checkpoint = ModelCheckpoint(monitor="val/rollout_rel_l2", mode="min", save_last=True,
+    argv = sys.argv[1:] if args is None else list(args)
+    if _model_name(argv) in PARTICLE_MODELS:
+        from surrogates.particles import ParticleDataModule, ParticleSurrogate
+
+        cli, model, data, monitor = (ParticleCLI, ParticleSurrogate, ParticleDataModule,
+                                     "val/rollout_mse")
+    else:
+        cli, model, data, monitor = (SurrogateCLI, GridSurrogate, GridDataModule,
+                                     "val/rollout_rel_l2")
+    checkpoint = ModelCheckpoint(monitor=monitor, mode="min", save_last=True,
                                  filename="best-{epoch}")
-    return SurrogateCLI(GridSurrogate, GridDataModule, args=args, on_run=on_run,
+    return cli(model, data, args=args, on_run=on_run,
                         parser_kwargs={"prog": PROG, "exit_on_error": False},
                         trainer_defaults={"callbacks": [checkpoint],
                                           "logger": {"class_path":

@@ -26,7 +26,7 @@ def surrogate_info(model: str, model_config: dict | None, n_input: int, frames_p
     needs besides the weights. ``dataset_schema`` as
     :attr:`surrogates.data.GridDataModule.dataset_schema` (at least ``variables``,
     ``frame_shapes``, ``grid`` and ``write_interval``)."""
-    return {"format": FORMAT, "model": model, "model_config": dict(model_config or {}),
+    return {"format": FORMAT, "kind": "grid", "model": model, "model_config": dict(model_config or {}),
             "n_input": n_input, "frames_per_call": frames_per_call, "normaliser": normaliser,
             **dataset_schema}
 
@@ -180,8 +180,10 @@ def _refuse_nonfinite(a: torch.Tensor, name: str) -> None:
                          f"{index} (of shape {tuple(a.shape)})")
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> Surrogate:
-    """The surrogate stored in a ``simkit-train`` checkpoint."""
+def load(path: str | Path, device: str | torch.device = "cpu"):
+    """The surrogate stored in a ``simkit-train`` checkpoint: a :class:`Surrogate` for a
+    grid model, a :class:`surrogates.particles.GraphSimulator` for a particle one
+    (the checkpoint's ``"kind"``)."""
     ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
     info = ckpt.get("surrogate") if isinstance(ckpt, dict) else None
     if not info or info.get("format") != FORMAT:
@@ -189,4 +191,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Surrogate:
                          "checkpoints come from simkit-train")
     prefix = "net."
     weights = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    if info.get("kind") == "particles":
+        from surrogates.particles.inference import GraphSimulator
+
+        return GraphSimulator(info, weights, device)
     return Surrogate(info, weights, device)
