@@ -1,0 +1,1 @@
+"""Learned particle simulators (graph networks on MPM particle clouds)."""
