@@ -6,6 +6,7 @@ import pytest
 
 import simkit
 from simkit.simulators.mpm import MPMSimulator
+from simkit.simulators.mpm.readouts import front
 
 # Martin & Moyce (1952), Table 2: column of width a and height 2a (n^2 = 2),
 # T = t sqrt(2 g / a), Z = front / a measured from the back wall.
@@ -19,11 +20,6 @@ GATE_DELAY = 0.175  # in T units: the experiment's gate release, as Lethe's vali
 @pytest.fixture(scope="module", autouse=True)
 def f32():
     simkit.init("cpu", "f32", seed=0)
-
-
-def front(x: np.ndarray, wall: float) -> float:
-    """Leading edge: the 5th particle from the front (robust to a single stray one)."""
-    return float(np.sort(x)[-5] - wall)
 
 
 def dam_break_front_error(n_grid: int, t_from: float = 0.0) -> float:
