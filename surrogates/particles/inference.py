@@ -70,7 +70,9 @@ class GraphSimulator:
         return (f"GraphSimulator(gns, {self.dim}D, {self.features.n_velocities + 1} frames in, "
                 f"dt {self.dt:g} s, radius {self.features.radius:g} m, on {self.device})")
 
-    def _inputs(self, state: dict):
+    def tensors(self, state: dict):
+        """``state`` checked and as tensors on the device: ``(history (N, T, d),
+        particle_type (N,), material (N, M), walls (1, 2, d), numpy in?)``."""
         if not isinstance(state, dict):
             raise ValueError("state must be a dict with 'position', 'particle_type' and "
                              f"{self.material}")
@@ -125,7 +127,7 @@ class GraphSimulator:
         """
         if not isinstance(n_steps, int) or n_steps < 1:
             raise ValueError(f"n_steps must be an int >= 1, got {n_steps!r}")
-        history, types, material, walls, as_numpy = self._inputs(state)
+        history, types, material, walls, as_numpy = self.tensors(state)
         wrapped = None if callback is None else (
             lambda k, x: callback(k, x.cpu().numpy() if as_numpy else x))
         out, done = rollout(self.net, self.features, history, types, material, walls, n_steps,
