@@ -88,14 +88,12 @@ def simulate_trajectory(sim: Any, recipe: Recipe, trajectory_id: str, seed: int)
         A state variable became non-finite (frame, time, variable and index named).
     """
     frames: dict[str, list[np.ndarray]] = {}
-    # state() also carries what a restart needs (the clock, raw fields): keep the frames
-    stored = [v.name for v in sim.schema().variables if not v.static]
     for k in range(recipe.frames):
         if k:
             sim.advance(k * recipe.write_interval)
-        state = sim.state()
-        for name in stored:
-            arr = np.array(state[name], copy=True)
+        # frame(), not state(): what the dataset stores (state() is what a restart needs)
+        for name, value in sim.frame().items():
+            arr = np.array(value, copy=True)
             if np.issubdtype(arr.dtype, np.floating):
                 bad = ~np.isfinite(arr)
                 if bad.any():
@@ -141,6 +139,7 @@ def run_work_unit(task: _Task, on_trajectory: Callable[[], None] | None = None) 
                                    f"for trajectory {tid!r}; a dataset needs one schema")
             try:
                 traj = simulate_trajectory(sim, recipe, tid, seed)
+                own = sim.trajectory_record()  # e.g. the MPM's "boundary"
             except SimulationDiverged as exc:
                 rec["attempts"].append({"seed": seed, "error": str(exc)})
                 log.warning("trajectory %s attempt %d diverged: %s", tid, attempt + 1, exc)
@@ -148,7 +147,7 @@ def run_work_unit(task: _Task, on_trajectory: Callable[[], None] | None = None) 
             finally:
                 del sim  # frees its arrays (and leased grid) before the next one is built
             rec.update(status="ok", seed=seed, params=traj.params, shard=rel, row=len(trajs),
-                       qc=trajectory_qc(sim_schema, traj))
+                       qc=trajectory_qc(sim_schema, traj), **own)
             trajs.append(traj)
             break
         else:

@@ -39,8 +39,8 @@ import numpy as np
 
 from simkit.io.schema import Schema
 
-__all__ = ["Stepper", "Simulator", "landing_step", "landing_steps", "check_t_end",
-           "require_keys", "clock_state", "load_clock",
+__all__ = ["Stepper", "Simulator", "StateReadouts", "landing_step", "landing_steps",
+           "check_t_end", "require_keys", "clock_state", "load_clock", "state_frame",
            "ROUNDOFF", "SLIVER", "RESTART_KEYS"]
 
 #: Relative round-off below which a remainder is not a step of its own (see the module doc).
@@ -180,6 +180,30 @@ def require_keys(state: Mapping[str, Any], keys: tuple[str, ...] | list[str],
                          f"{who}.state(), got {sorted(state)}")
 
 
+def state_frame(sim: Any) -> dict[str, np.ndarray]:
+    """The schema's time-dependent variables of ``sim.state()``, as a dataset frame.
+
+    The default :meth:`Simulator.frame` of a simulator whose ``state()`` holds what
+    its dataset stores (the variables in the schema's layout).
+    """
+    state = sim.state()
+    return {v.name: np.asarray(state[v.name]) for v in sim.schema().variables if not v.static}
+
+
+class StateReadouts:
+    """Default read-outs of :class:`Simulator` for a simulator to inherit:
+    :meth:`frame` from ``state()`` (:func:`state_frame`), :meth:`trajectory_record`
+    empty."""
+
+    def frame(self) -> dict[str, np.ndarray]:
+        """The schema's time-dependent variables at ``time`` (:func:`state_frame`)."""
+        return state_frame(self)
+
+    def trajectory_record(self) -> dict[str, Any]:
+        """No entries of its own in the manifest's trajectory record."""
+        return {}
+
+
 @runtime_checkable
 class Stepper(Protocol):
     """Anything that moves a state through time: every engine and every simulator.
@@ -270,4 +294,20 @@ class Simulator(Stepper, Protocol):
 
     def static(self) -> dict[str, np.ndarray]:
         """Static variables of the schema."""
+        ...
+
+    def frame(self) -> dict[str, np.ndarray]:
+        """The frame a dataset stores at ``time``: every time-dependent variable of
+        :meth:`schema`, in its layout, and nothing else.
+
+        Often :meth:`state` restricted to those variables (:class:`StateReadouts`);
+        it may hold more than :meth:`state` does (the MPM's kinematic boundary
+        particles after the material ones), and it agrees with :meth:`static` in the
+        length of a ragged dimension. Restarts use :meth:`state`, never this.
+        """
+        ...
+
+    def trajectory_record(self) -> dict[str, Any]:
+        """JSON entries this trajectory adds to its manifest record (written after the
+        run), e.g. the MPM's ``"boundary"``; ``{}`` for most simulators."""
         ...

@@ -15,7 +15,14 @@ import numpy as np
 
 from simkit.io.schema import Schema, Variable
 from simkit.registry import register_simulator, resolve_params
-from simkit.simulator import RESTART_KEYS, check_t_end, clock_state, load_clock, require_keys
+from simkit.simulator import (
+    RESTART_KEYS,
+    StateReadouts,
+    check_t_end,
+    clock_state,
+    load_clock,
+    require_keys,
+)
 
 __all__ = ["HeatModes", "HarmonicParticles"]
 
@@ -26,7 +33,7 @@ def _positive(name: str, **values: float) -> None:
             raise ValueError(f"{name}: parameter {key!r} must be a positive number, got {v!r}")
 
 
-class _ClosedForm:
+class _ClosedForm(StateReadouts):
     """Shared clock of the closed-form simulators (:class:`simkit.simulator.Simulator`
     without a time step: ``dt`` is ``nan``, ``advance`` only moves ``time``)."""
 

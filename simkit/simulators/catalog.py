@@ -39,11 +39,14 @@ declare_simulator("spectral_ns", module="simkit.simulators.spectral_ns", uses_ta
 #: Parameters every MPM scene takes. ``ppc = 0`` means 4 particles per cell in 2D and 8
 #: in 3D; ``fixed_dt = 0`` the CFL rule (else a fixed step in s); ``floor_friction < 0``
 #: the wall friction; ``gravity`` is the acceleration along ``-y`` (m/s^2).
+#: ``boundary_particles`` appends the walls and colliders to every frame as kinematic
+#: particles ``boundary_spacing`` grid cells apart (``0`` means 0.5 cells in 2D and 1 cell
+#: in 3D; simkit.simulators.mpm.boundary).
 MPM_COMMON: dict[str, Any] = {
     "dim": 2, "n_grid": 64, "domain": 1.0, "gravity": 9.81, "ppc": 0.0, "jitter": 0.0, "cfl": 0.4,
     "dt_max": 1e-3, "fixed_dt": 0.0, "wall_mode": "separate", "wall_friction": 0.0,
     "floor_friction": -1.0, "store_F": False, "store_C": False, "store_plastic": False,
-    "store_stress": False,
+    "store_stress": False, "boundary_particles": True, "boundary_spacing": 0.0,
 }
 #: Overrides of a single-material scene's preset: ``density`` and the parameters of
 #: every material model (simkit.simulators.mpm.materials.MODELS; a test keeps them equal).

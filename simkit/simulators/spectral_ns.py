@@ -27,7 +27,14 @@ import scipy.fft as sfft
 from simkit.errors import SpectralBlowUp
 from simkit.io.schema import Schema, Variable
 from simkit.registry import register_simulator, resolve_params
-from simkit.simulator import RESTART_KEYS, clock_state, landing_steps, load_clock, require_keys
+from simkit.simulator import (
+    RESTART_KEYS,
+    StateReadouts,
+    clock_state,
+    landing_steps,
+    load_clock,
+    require_keys,
+)
 from simkit.simulators.catalog import SPECTRAL_NS
 
 __all__ = ["SpectralNS2D", "SpectralNSSimulator", "gaussian_random_field", "taylor_green",
@@ -427,7 +434,7 @@ def vorticity_schema(m: int) -> Schema:
 
 
 @register_simulator("spectral_ns")
-class SpectralNSSimulator:
+class SpectralNSSimulator(StateReadouts):
     """One trajectory of :class:`SpectralNS2D` for ``simkit generate``.
 
     Scenes: ``fno`` (FNO forcing, Gaussian random initial vorticity) and

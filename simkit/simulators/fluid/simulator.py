@@ -23,6 +23,7 @@ from simkit.io.schema import Schema, Variable
 from simkit.numerics.grid_operator import poisson_offsets
 from simkit.registry import register_simulator
 from simkit.runtime import per_program_cache
+from simkit.simulator import StateReadouts
 from simkit.simulators.fluid.engine import Fluid
 from simkit.simulators.fluid.scenes import SCENES, build_scene, describe
 
@@ -65,7 +66,7 @@ def engine_for(setup, owner: object | None) -> Fluid:
 
 
 @register_simulator("fluid", scenes=tuple(SCENES))
-class FluidSimulator:
+class FluidSimulator(StateReadouts):
     """One trajectory of a fluid scene for ``simkit generate``.
 
     ``grid`` export, storage order ``([z,] y, x)``: ``velocity`` (component, ...) in

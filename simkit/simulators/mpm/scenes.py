@@ -1,17 +1,19 @@
 """Scenes of the MPM simulator: named builders from scalar parameters.
 
 Every scene takes the common parameters (``COMMON``: dimension, grid, seeding, time
-stepping, walls, extra outputs) and its own. Single-material scenes also accept the
-parameters of their material's model (``friction_angle`` for sand, ``bulk_modulus``
-for water, ...) and ``density``. Lengths in m, speeds in m/s, SI throughout, except
-the ``mpm99`` scene, which reproduces Taichi's mpm99 example in its own units (and
-refuses a grid, step, gravity or wall setting other than the example's).
+stepping, walls, extra outputs, boundary particles) and its own. Single-material
+scenes also accept the parameters of their material's model (``friction_angle`` for
+sand, ``bulk_modulus`` for water, ...) and ``density``. Lengths in m, speeds in m/s,
+SI throughout, except the ``mpm99`` scene, which reproduces Taichi's mpm99 example in
+its own units (and refuses a grid, step, gravity or wall setting other than the
+example's).
 
 The parameters and their defaults are declared in :mod:`simkit.simulators.catalog`
 (readable without Taichi, so recipes are checked before anything is built) and filled
 in by :func:`simkit.registry.resolve_params`.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -88,6 +90,11 @@ def _resolve(scene: Scene, params: dict[str, Any]) -> tuple[dict[str, Any], dict
         p["ppc"] = 4.0 if p["dim"] == 2 else 8.0
     if p["floor_friction"] < 0:
         p["floor_friction"] = p["wall_friction"]
+    if not (math.isfinite(p["boundary_spacing"]) and p["boundary_spacing"] >= 0):
+        raise ValueError(f"mpm scene {scene.name!r}: boundary_spacing must be >= 0 grid cells "
+                         f"(0: 0.5 in 2D, 1 in 3D), got {p['boundary_spacing']!r}")
+    if p["boundary_spacing"] == 0:
+        p["boundary_spacing"] = 0.5 if p["dim"] == 2 else 1.0
     return p, overrides
 
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from simkit.io.schema import Schema, Variable
 from simkit.registry import get_simulator, register_simulator, resolve_params
+from simkit.simulator import StateReadouts
 from simkit.simulators.nbody import ics
 from simkit.simulators.nbody.simulation import INTEGRATORS, NBody
 
@@ -17,7 +18,7 @@ SCENES = get_simulator("nbody").scenes
 
 
 @register_simulator("nbody")
-class NBodySimulator:
+class NBodySimulator(StateReadouts):
     """One trajectory of an N-body scene (N-body units, G = 1) for ``simkit generate``.
 
     Scenes: ``kepler`` (two bodies; ``semi_major_axis``, ``eccentricity``,
