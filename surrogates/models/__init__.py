@@ -8,10 +8,12 @@ from functools import partial
 from torch import nn
 
 from surrogates.models.fno import fno, tfno
+from surrogates.models.gns import GNS
 from surrogates.models.stagger import NeuralStagger
 from surrogates.models.unet import UNet
 
-__all__ = ["build", "build_autoregressive", "MODELS", "fno", "tfno", "UNet", "NeuralStagger"]
+__all__ = ["build", "build_autoregressive", "MODELS", "fno", "tfno", "UNet", "NeuralStagger",
+           "GNS"]
 
 MODELS = {"fno": fno, "tfno": tfno, "unet": UNet}
 
