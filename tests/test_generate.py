@@ -228,3 +228,37 @@ def test_registry_lists_valid_names():
         get_simulator("mpn")
     with pytest.raises(ValueError, match="unknown parameters \\['diffusivty'\\]"):
         HeatModes.from_scene("modes2d", {"diffusivty": 1.0}, seed=0)
+
+
+@register_simulator("walled_heat", scenes={"modes2d": get_simulator("heat").params["modes2d"]},
+                    uses_taichi=False)
+class WalledHeat(HeatModes):
+    """Heat modes whose stored frame differs from the restart state (offset by 100) and
+    whose trajectories add their own record entry."""
+
+    @classmethod
+    def from_scene(cls, scene, params, *, seed):
+        return cls(2, params, seed)
+
+    def frame(self):
+        out = super().frame()
+        out["temperature"] = out["temperature"] + 100.0
+        return out
+
+    def trajectory_record(self):
+        return {"boundary": {"walls": {"time_built": self.time}}}
+
+
+def test_generation_stores_frame_and_the_simulators_record(tmp_path):
+    spec = dict(HEAT, splits={"train": 2})
+    generate(Recipe.from_dict(dict(spec, simulator="walled_heat")), tmp_path / "w",
+             progress=False)
+    generate(Recipe.from_dict(spec), tmp_path / "h", progress=False)
+    walled, heat = open_dataset(tmp_path / "w"), open_dataset(tmp_path / "h")
+    for tid in heat.ids("train"):
+        np.testing.assert_allclose(walled.trajectory(tid).frames["temperature"],
+                                   heat.trajectory(tid).frames["temperature"] + 100.0,
+                                   rtol=1e-6)
+        # written after the run: the time of the last frame
+        assert walled.record(tid)["boundary"] == {"walls": {"time_built": 4 * 2e-3}}
+        assert "boundary" not in heat.record(tid)

@@ -1,7 +1,8 @@
 """One protocol for every registered simulator (simkit.simulator), and per-instance state.
 
 Every built-in simulator, on a small scene: the clock, ``step(dt=None)``, the landing
-rule of ``advance``, ``state()`` in the schema's layout, and ``state()`` /
+rule of ``advance``, ``state()`` in the schema's layout, ``frame()`` (what a dataset
+stores) against ``static()`` and ``state()``, and ``state()`` /
 ``load_state()`` round trips that continue bit-for-bit (CPU). Then two MPM and two
 fluid simulations of one grid in one process, each giving what it gives alone.
 """
@@ -102,6 +103,30 @@ def test_state_is_in_the_schema_layout_and_carries_the_clock(name):
         assert arr.shape == want, (v.name, v.dims)
     assert set(RESTART_KEYS) <= set(state)
     assert float(state["time"]) == 0.0 and int(state["step_count"]) == 0
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_frame_is_the_stored_layout_and_agrees_with_static(name):
+    """``frame()`` holds the schema's time-dependent variables and nothing else, in their
+    layout, with the ragged length of ``static()``; the material part is ``state()``
+    (the MPM appends its kinematic boundary particles)."""
+    sim = build(name)
+    sim.advance(CASES[name][2])
+    schema, frame, static, state = sim.schema(), sim.frame(), sim.static(), sim.state()
+    assert set(frame) == {v.name for v in schema.variables if not v.static}
+    assert set(static) == {v.name for v in schema.variables if v.static}
+    lengths = {len(a) for v in schema.variables if schema.ragged_dim in v.dims
+               for a in ((static if v.static else frame)[v.name],)}
+    assert len(lengths) <= 1
+    extra = sim.n_boundary if name == "mpm" else 0
+    if name == "mpm":
+        assert extra > 0 and lengths == {sim.n_particles + extra}
+    for key, arr in frame.items():
+        if schema.ragged_dim in schema.variable(key).dims:
+            n = len(state[key])
+            assert arr.shape == (n + extra, *state[key].shape[1:]), key
+            arr = arr[:n]
+        np.testing.assert_array_equal(arr, state[key])
 
 
 @pytest.mark.parametrize("name", BUILT_IN)

@@ -43,7 +43,7 @@ class MPMSimulator(MPM):
     (:meth:`trajectory_record`).
     """
 
-    version = "1"
+    version = "2"  # 2: kinematic boundary particles and per-particle mass
     description = (
         "MLS-MPM (Hu et al. 2018) with quadratic B-splines and APIC transfer; "
         "Kirchhoff stress from per-particle material models (fixed-corotated, "
@@ -51,7 +51,12 @@ class MPMSimulator(MPM):
         "equation of state, snow, von Mises, Drucker-Prager sand, Herschel-Bulkley). "
         "Time step from a CFL bound on the p-wave speed plus the largest particle speed. "
         "Box walls (sticky, slip or separate with Coulomb friction) plus the scene's "
-        "colliders. Units: SI (m, s, kg, Pa); 2D quantities are per unit depth.\n\n"
+        "colliders. The dataset's particles are the material particles, then (with "
+        "`boundary_particles`) one layer of kinematic particles (particle type `kinematic`) "
+        "sampled on the inner faces of the walls and on the colliders' surfaces, "
+        "`boundary_spacing` cells apart, moving with their solid; each trajectory record "
+        "describes the walls and colliders under `boundary`. "
+        "Units: SI (m, s, kg, Pa); 2D quantities are per unit depth.\n\n"
         "Scenes:\n"
     )
 
