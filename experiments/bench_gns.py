@@ -118,8 +118,8 @@ def rollout_against_mpm(net: GNS, features: ParticleFeatures, material: list[str
                              dtype=torch.float32)[None]
         with torch.no_grad():
             rollout(net, features, history, types, mat, walls, 1)  # warm-up
-            t_gns = _median_time(lambda: rollout(net, features, history, types, mat, walls, 1),
-                                 repeat)
+            t_gns = _median_time(lambda h=history, t=types, m=mat, w=walls:
+                                 rollout(net, features, h, t, m, w, 1), repeat)
         out.append({"particles": int(len(types)), "mpm_s_per_frame": t_mpm,
                     "gns_s_per_frame": t_gns, "gns_over_mpm": t_gns / t_mpm})
         sim.close()

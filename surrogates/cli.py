@@ -27,10 +27,9 @@ from argparse import ArgumentError
 from collections.abc import Callable
 from operator import attrgetter
 
+import yaml
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
-
-import yaml
 
 from simkit.errors import DatasetError
 from surrogates.data import GridDataModule

@@ -26,7 +26,8 @@ def surrogate_info(model: str, model_config: dict | None, n_input: int, frames_p
     needs besides the weights. ``dataset_schema`` as
     :attr:`surrogates.data.GridDataModule.dataset_schema` (at least ``variables``,
     ``frame_shapes``, ``grid`` and ``write_interval``)."""
-    return {"format": FORMAT, "kind": "grid", "model": model, "model_config": dict(model_config or {}),
+    return {"format": FORMAT, "kind": "grid", "model": model,
+            "model_config": dict(model_config or {}),
             "n_input": n_input, "frames_per_call": frames_per_call, "normaliser": normaliser,
             **dataset_schema}
 

@@ -154,7 +154,8 @@ class ParticleFeatures(nn.Module):
             batch = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
         edge_index = self._edges(x, batch, walls.shape[0])
         vel = (history[:, 1:] - history[:, :-1] - self.velocity_mean) / self.velocity_std
-        lo, hi = walls[batch, 0], walls[batch, 1]
+        box = walls.index_select(0, batch)  # (N, 2, d)
+        lo, hi = box[:, 0], box[:, 1]
         to_walls = torch.cat([x - lo, hi - x], dim=1).div(self.radius).clamp(-1.0, 1.0)
         mat = (material - self.material_mean) / self.material_std
         dt = self.write_interval if frame_interval is None else float(frame_interval)
