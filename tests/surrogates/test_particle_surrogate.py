@@ -219,3 +219,38 @@ def test_a_crowded_graph_is_reported_not_truncated(water):
     item = _data(water).train_dataloader().dataset[0]
     edges = radius_graph(item.history[:, -1], RADIUS, max_neighbours=48)
     assert edges.shape[1] > 0
+
+
+def test_pushforward_trains_on_the_models_own_unrolled_inputs(water):
+    """With pushforward 1 the trained step starts from the model's own prediction: the
+    graph inputs differ from the data's, and the loss still reaches every parameter."""
+    from surrogates.particles import ParticleSurrogate
+
+    data = _data(water, pushforward=1)
+    torch.manual_seed(0)
+    module = ParticleSurrogate(features=data.features, dataset_schema=data.dataset_schema,
+                               pushforward=1, model_config={"latent": 16,
+                                                            "message_passing_steps": 1})
+    batch = next(iter(data.train_dataloader()))
+    assert batch.future.shape[1] == 2
+    x, _, _, y = module._unrolled(batch)
+    assert not torch.allclose(x, batch.x)
+    module.training_step(batch, 0).backward()
+    assert all(p.grad is not None for p in module.parameters())
+    with pytest.raises(ValueError, match="pushforward"):
+        ParticleSurrogate(features=data.features, pushforward=-1)
+
+
+@pytest.mark.parametrize("name", ["gns_water2d", "gns_sand2d", "gns_multimaterial2d"])
+def test_the_shipped_configs_parse_as_particle_runs(name, capsys):
+    """``simkit-train`` picks the particle family from the config's model name."""
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "experiments" / "configs" / f"{name}.yaml"
+    with pytest.raises(SystemExit) as exit_:
+        run(["fit", "--config", str(config), "--print_config"])
+    assert exit_.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["model"] == "gns"
+    assert printed["data"]["path"] == f"runs/data/{name.removeprefix('gns_')}"
+    assert printed["data"]["max_neighbours"] >= 64
