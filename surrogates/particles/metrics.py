@@ -16,7 +16,7 @@ import numpy as np
 import ot
 import torch
 
-from simkit.simulators.mpm.readouts import front
+from simkit.readouts import front
 
 __all__ = ["position_mse", "mse_over", "sinkhorn_distance", "kinetic_energy",
            "kinetic_energy_error", "constant_velocity_rollout", "surge_front",
@@ -292,7 +292,7 @@ def _fronts(positions, mask, wall: float) -> torch.Tensor:
 
 def surge_front(positions, mask, wall: float) -> torch.Tensor:
     """Dam-break surge front per frame: the leading edge along x (the 5th particle from
-    the front, :func:`simkit.simulators.mpm.readouts.front`) measured from the back wall
+    the front, :func:`simkit.readouts.front`) measured from the back wall
     at ``x = wall``, Martin & Moyce's ``Z a``.
 
     Parameters

@@ -6,7 +6,7 @@ import ot
 import pytest
 import torch
 
-from simkit.simulators.mpm.readouts import front
+from simkit.readouts import front
 from surrogates.particles import metrics
 
 RNG = np.random.default_rng(0)

@@ -1,4 +1,6 @@
-"""Physical read-outs of particle clouds that experiments report (surge front, run-out)."""
+"""Physical read-outs of particle clouds that experiments report (surge front, run-out).
+
+Here, not with the MPM, so that surrogates measure them without importing Taichi."""
 
 import numpy as np
 
