@@ -241,7 +241,8 @@ def test_pushforward_trains_on_the_models_own_unrolled_inputs(water):
         ParticleSurrogate(features=data.features, pushforward=-1)
 
 
-@pytest.mark.parametrize("name", ["gns_water2d", "gns_sand2d", "gns_multimaterial2d"])
+@pytest.mark.parametrize("name", ["gns_water2d", "gns_sand2d", "gns_multimaterial2d",
+                                  "gns_elastic3d", "gns_sand3d"])
 def test_the_shipped_configs_parse_as_particle_runs(name, capsys):
     """``simkit-train`` picks the particle family from the config's model name."""
     from pathlib import Path
