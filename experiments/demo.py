@@ -446,7 +446,7 @@ def stage_surrogate(out: Path) -> str:
 #: The demo's MPM dam breaks: 60 frames 5 ms apart (0.3 s: the column collapses and the
 #: surge runs along the floor), what the small GNS below learns from.
 GNS_FRAMES, GNS_WRITE_INTERVAL = 60, 0.005
-GNS_STEPS = 200
+GNS_STEPS = 120
 
 
 def stage_particle_surrogate(out: Path) -> str:
@@ -465,6 +465,7 @@ def stage_particle_surrogate(out: Path) -> str:
         "trainer": {"max_steps": GNS_STEPS, "accelerator": "cpu", "enable_progress_bar": False,
                     "enable_model_summary": False, "default_root_dir": str(root),
                     "val_check_interval": GNS_STEPS // 2, "check_val_every_n_epoch": None,
+                    "num_sanity_val_steps": 0,
                     "gradient_clip_val": 1.0, "logger": False},
         "model": {"model": "gns", "model_config": {"latent": 32, "message_passing_steps": 3},
                   "lr": 1e-3, "lr_final": 1e-4, "lr_decay_steps": GNS_STEPS},

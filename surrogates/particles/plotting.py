@@ -38,11 +38,12 @@ def plot_particle_rollout(truth: np.ndarray, pred: np.ndarray, particle_type: np
     grid = fig.add_gridspec(2, len(shown) + 1, width_ratios=[1] * len(shown) + [1.4])
     lo = truth[:, :, :2].reshape(-1, 2).min(0)
     hi = truth[:, :, :2].reshape(-1, 2).max(0)
+    lo, hi = lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo)  # the wall particles show
     for row, (name, frames) in enumerate(((truth_name, truth), (pred_name, pred))):
         for col, k in enumerate(shown):
             ax = fig.add_subplot(grid[row, col])
             x = frames[k]
-            ax.scatter(*x[kinematic, :2].T, s=1, c="0.7", linewidths=0)
+            ax.scatter(*x[kinematic, :2].T, s=2, c="0.5", linewidths=0)
             ax.scatter(*x[~kinematic, :2].T, s=1.5, c=particle_type[~kinematic],
                        cmap="tab10", vmin=0, vmax=9, linewidths=0)
             ax.set_xlim(lo[0], hi[0])
