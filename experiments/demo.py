@@ -30,9 +30,9 @@ import simkit  # noqa: E402
 from simkit.benchmark import machine_line  # noqa: E402
 from simkit.generate import generate  # noqa: E402
 from simkit.io import WindowDataset, open_dataset  # noqa: E402
+from simkit.readouts import front as readout_front  # noqa: E402
 from simkit.registry import get_simulator  # noqa: E402
 from simkit.simulators.mpm import KINEMATIC_TYPE  # noqa: E402
-from simkit.readouts import front as readout_front  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parent.parent / "data" / "recipes"
 #: Dam-break surge front, column height 2a: T = t sqrt(2 g / a), Z = front / a (their

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import simkit
-from simkit.simulators.mpm import MPMSimulator
 from simkit.readouts import front
+from simkit.simulators.mpm import MPMSimulator
 
 # Martin & Moyce (1952), Table 2: column of width a and height 2a (n^2 = 2),
 # T = t sqrt(2 g / a), Z = front / a measured from the back wall.
