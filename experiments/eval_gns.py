@@ -30,6 +30,7 @@ import simkit
 from simkit.io import open_dataset
 from surrogates.inference import load
 from surrogates.particles import metrics
+from surrogates.particles.data import free_box
 from surrogates.particles.plotting import plot_particle_rollout
 
 #: Frames between Sinkhorn divergences: only the first and the last frame (at
@@ -44,7 +45,7 @@ def _trajectory(ds, tid: str) -> dict:
     traj = ds.trajectory(tid)
     rec = ds.record(tid)
     return {"position": traj.frames["position"], "static": traj.static,
-            "walls": np.array([rec["boundary"]["walls"]["lo"], rec["boundary"]["walls"]["hi"]]),
+            "walls": free_box(rec),
             "params": rec["params"], "seed": rec["seed"]}
 
 
@@ -131,10 +132,9 @@ def double_scene(surrogate, ds, readout: str | None, frames: int) -> dict:
     pos = np.stack(pos)
     static = sim.static()
     kinematic = static["particle_type"] == KINEMATIC_TYPE
-    walls = np.array(sim.trajectory_record()["boundary"]["walls"]["lo"]), \
-        np.array(sim.trajectory_record()["boundary"]["walls"]["hi"])
+    walls = free_box(sim.trajectory_record())
     n_in = surrogate.features.n_velocities + 1
-    state = {**static, "position": pos[:n_in], "walls": np.stack(walls)}
+    state = {**static, "position": pos[:n_in], "walls": walls}
     with torch.no_grad():
         pred, done = _rollout(surrogate, state, pos[n_in:], kinematic)
     truth = pos[n_in:]

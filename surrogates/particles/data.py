@@ -30,10 +30,17 @@ from simkit.io import WindowDataset, open_dataset
 from surrogates.data import _simulator_block
 from surrogates.particles.features import ParticleFeatures, pooled_moments
 
-__all__ = ["ParticleDataModule", "KINEMATIC_NAMES", "random_walk_noise"]
+__all__ = ["ParticleDataModule", "KINEMATIC_NAMES", "random_walk_noise", "free_box"]
 
 #: Particle-type names (the schema's ``flag_meanings``) that follow a known path.
 KINEMATIC_NAMES = ("kinematic",)
+
+
+def free_box(record: dict) -> np.ndarray:
+    """``(2, d)`` ``[lo, hi]`` of the free box inside the walls (m), from a trajectory's
+    manifest record (or an MPM's ``trajectory_record()``)."""
+    walls = record["boundary"]["walls"]
+    return np.array([walls["lo"], walls["hi"]], dtype=np.float64)
 
 
 def random_walk_noise(history: torch.Tensor, std: float, frozen: torch.Tensor) -> torch.Tensor:
@@ -175,8 +182,7 @@ class ParticleDataModule(pl.LightningDataModule):
         if missing:
             raise ValueError(f"path: {path} records no boundary (walls, colliders) for "
                              f"trajectories {missing[:3]}; regenerate it with this simkit")
-        self.walls = {t: torch.tensor([r["boundary"]["walls"]["lo"],
-                                       r["boundary"]["walls"]["hi"]], dtype=torch.float32)
+        self.walls = {t: torch.tensor(free_box(r), dtype=torch.float32)
                       for t, r in records.items()}
         for name, value in (("radius", radius), ("noise_std", noise_std)):
             if not (isinstance(value, int | float) and np.isfinite(value) and value >= 0):

@@ -13,7 +13,6 @@ are computed in float64 on the device of ``pred``.
 """
 
 import numpy as np
-import ot
 import torch
 
 from simkit.readouts import front
@@ -160,6 +159,8 @@ def sinkhorn_distance(pred, true, *, mask=None, epsilon: float | None = None) ->
     both = torch.cat([p, t])
     max_cost = float(((both.amax(0) - both.amin(0)) ** 2).sum())
     method = "sinkhorn" if max_cost / epsilon < 200 else "sinkhorn_log"
+    import ot  # POT: only where a divergence is asked for, not when a model is served
+
     s = ot.bregman.empirical_sinkhorn_divergence(p, t, epsilon, metric="sqeuclidean",
                                                  method=method, numIterMax=10000,
                                                  stopThr=1e-6, warn=True)
