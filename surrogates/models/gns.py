@@ -42,23 +42,32 @@ def _mlp(in_features: int, out_features: int, latent: int, layers: int, *,
 
 class _Interaction(MessagePassing):
     """One interaction network: ``e'_ij = e_ij + MLP([e_ij, v_i, v_j])``, then
-    ``v'_i = v_i + MLP([v_i, sum_j e'_ij])``."""
+    ``v'_i = v_i + MLP([v_i, sum_j e'_ij])``.
+
+    The edge MLP's first layer acts on the concatenation through its three column
+    blocks, ``W [e, v_i, v_j] = W_e e + (W_i v)_i + (W_j v)_j``: the node blocks are
+    applied once per node and gathered, not once per edge (a third of the edge MLP's
+    multiply-adds at ~20 edges per node; the same parameters and the same function)."""
 
     def __init__(self, latent: int, mlp_layers: int):
         super().__init__(aggr="add")
+        self.latent = latent
         self.edge_mlp = _mlp(3 * latent, latent, latent, mlp_layers, layer_norm=True)
         self.node_mlp = _mlp(2 * latent, latent, latent, mlp_layers, layer_norm=True)
 
     def forward(self, v: torch.Tensor, edge_index: torch.Tensor,
                 e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``v`` (N, latent), ``e`` (E, latent) -> updated ``(v, e)``."""
-        e = self.edge_updater(edge_index, v=v, e=e)
+        first = self.edge_mlp[0]
+        w_e, w_i, w_j = first.weight.split(self.latent, dim=1)
+        e = self.edge_updater(edge_index, p=v @ w_i.T, q=v @ w_j.T, e=e, w_e=w_e)
         summed = self.propagate(edge_index, e=e, size=(v.shape[0], v.shape[0]))
         return v + self.node_mlp(torch.cat([v, summed], dim=-1)), e
 
-    def edge_update(self, v_i: torch.Tensor, v_j: torch.Tensor,
-                    e: torch.Tensor) -> torch.Tensor:
-        return e + self.edge_mlp(torch.cat([e, v_i, v_j], dim=-1))
+    def edge_update(self, p_i: torch.Tensor, q_j: torch.Tensor, e: torch.Tensor,
+                    w_e: torch.Tensor) -> torch.Tensor:
+        first = self.edge_mlp[0]
+        return e + self.edge_mlp[1:](torch.addmm(first.bias, e, w_e.T) + p_i + q_j)
 
     def message(self, e: torch.Tensor) -> torch.Tensor:
         return e

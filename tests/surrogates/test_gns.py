@@ -56,6 +56,24 @@ def test_permutation_equivariant(case):
     torch.testing.assert_close(permuted, out[perm], atol=1e-5, rtol=0)
 
 
+def test_interaction_is_the_mlp_of_the_concatenation(case):
+    """The factorised first layer computes ``e + MLP([e, v_i, v_j])`` and
+    ``v + MLP([v, sum_j e'])`` exactly as the interaction network defines them."""
+    x, _, _, model = case
+    edge_index, _ = _graph(x)
+    layer = model.processor[0]
+    g = torch.Generator().manual_seed(2)
+    v = torch.randn(80, 16, generator=g)
+    e = torch.randn(edge_index.shape[1], 16, generator=g)
+    j, i = edge_index
+    e_ref = e + layer.edge_mlp(torch.cat([e, v[i], v[j]], dim=-1))
+    summed = torch.zeros_like(v).index_add_(0, i, e_ref)
+    v_ref = v + layer.node_mlp(torch.cat([v, summed], dim=-1))
+    v_new, e_new = layer(v, edge_index, e)
+    torch.testing.assert_close(e_new, e_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(v_new, v_ref, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("box", [None, (1.0, 1.0)])
 def test_translation_invariant_with_displacement_features(case, box):
     x, nodes, types, model = case
